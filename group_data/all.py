@@ -1,0 +1,27 @@
+"""Settings for every host. Each commented line shows a key with its default and why it exists.
+
+Uncomment and change a line to override it; hardening/settings.py validates every value before
+any host is touched, and is the only place the defaults are defined. Secrets never go here:
+see README.md, "Secrets".
+"""
+
+# Required: at least one admin, with the public half of an SSH key. Their password hash goes in
+# the secret store (.secrets/admin-NAME.password-hash), never here.
+# admin_users = [{"name": "alice", "ssh_keys": ["ssh-ed25519 AAAAC3Nza... alice@laptop"]}]
+
+# admin_group = "sudo"  # group whose members may sudo, always with their password (guide 3.5)
+# sudo_require_password = True  # remove every NOPASSWD rule so a stolen login alone cannot become root (guide 3.5)
+# lock_root_password = True  # no password can log in as root; admins use sudo (guide 3.9)
+
+# password_retry = 3  # tries to type an acceptable new password (guide 3.4)
+# password_minlen = 10  # minimum password length, less credits (guide 3.4)
+# password_difok = 3  # characters that must differ from the old password (guide 3.4)
+# password_ucredit = -1  # negative: at least that many uppercase letters (guide 3.4)
+# password_lcredit = -2  # negative: at least that many lowercase letters (guide 3.4)
+# password_dcredit = -1  # negative: at least that many digits (guide 3.4)
+# password_ocredit = -1  # negative: at least that many symbols (guide 3.4)
+
+# time_sync_service = "systemd-timesyncd"  # keeps the clock right; TOTP codes and logs depend on it
+
+# private_ip = None  # the host's address on the private network; firewall and database rules use it (set per host)
+# admin_cidrs = []  # networks the operators connect from; SSH allow-lists use it

@@ -1,0 +1,1 @@
+"""pyinfra-hardening: the server half of the Guide to User Data Security, as pyinfra deploys."""

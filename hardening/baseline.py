@@ -1,0 +1,17 @@
+"""What every role gets: clock, password quality, admins, sudo rules and a locked root."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from . import accounts, passwords, sudo, timesync
+from .settings import Settings
+
+
+@deploy("Baseline")
+def baseline(settings: Settings):
+    timesync.time_sync(settings)
+    passwords.password_quality(settings)
+    accounts.admin_users(settings)
+    sudo.managed_sudoers(settings)
+    accounts.lock_root(settings)

@@ -1,0 +1,94 @@
+"""Config files that are validated before they land, rendered from the shipped templates.
+
+pyinfra's own file operations upload straight to the target; a broken sudoers, sshd_config or
+rule set would then be live before anything noticed. Here the new content goes to a candidate
+file beside the target, the validator runs on the candidate, and only a passing candidate is
+moved over the target in the same shell command. A failing one is deleted and the op fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from importlib import resources
+from io import StringIO
+from pathlib import Path
+
+import jinja2
+from pyinfra import host, logger, state
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.operations.util.files import generate_color_diff
+from pyinfra.facts.files import File, FileContents, Sha256File
+
+
+def template_root() -> Path:
+    """The templates/ folder of a source checkout, else the copy shipped inside the package."""
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("hardening") / "templates"))
+
+
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(template_root())),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(target_path: str, **context) -> str:
+    """Render the template that mirrors ``target_path`` (``/etc/x`` -> ``templates/etc/x.j2``)."""
+    return _environment.get_template(target_path.lstrip("/") + ".j2").render(**context)
+
+
+def print_diff(dest: str, old_lines: list[str] | None, new_content: str) -> None:
+    """Show a change as ``--diff`` does for pyinfra's own file operations; None: a new file."""
+    host.log(f"Will {'create' if old_lines is None else 'modify'} {dest}", logger.info)
+    for line in generate_color_diff(old_lines or [], new_content.splitlines(keepends=True)):
+        logger.info("  %s", line)
+    logger.info("")
+
+
+@operation()
+def validated_file(
+    dest: str,
+    content: str,
+    validator: str,
+    user: str = "root",
+    group: str = "root",
+    mode: str = "644",
+):
+    """
+    Make ``dest`` hold ``content``, landing it only if ``validator`` accepts the candidate.
+
+    + dest: the file to manage
+    + content: its whole desired text
+    + validator: a command with ``{}`` where the candidate's path goes, e.g. ``visudo -cf {}``
+    + user, group, mode: ownership and permissions, set on the candidate before it lands
+    """
+    current = host.get_fact(File, path=dest)
+    wanted_sha = hashlib.sha256(content.encode()).hexdigest()
+
+    if not current or host.get_fact(Sha256File, path=dest) != wanted_sha:
+        if state.config.DIFF:
+            old = host.get_fact(FileContents, path=dest) if current else None
+            print_diff(dest, None if old is None else [f"{line}\n" for line in old], content)
+        candidate = f"{dest}.hardening-candidate"
+        quoted = shlex.quote(candidate)
+        yield FileUploadCommand(
+            StringIO(content), candidate, remote_temp_filename=host.get_temp_filename(candidate)
+        )
+        yield StringCommand(
+            f"chown {user}:{group} {quoted} && chmod {mode} {quoted} && "
+            f"if {validator.format(quoted)}; then mv -f {quoted} {shlex.quote(dest)}; "
+            f"else rm -f {quoted}; echo 'hardening: candidate for {dest} failed validation; "
+            f"the live file was left as it was' >&2; exit 1; fi"
+        )
+        return
+
+    if (current["user"], current["group"]) != (user, group):
+        yield StringCommand(f"chown {user}:{group} {shlex.quote(dest)}")
+    if current["mode"] != int(mode):
+        yield StringCommand(f"chmod {mode} {shlex.quote(dest)}")

@@ -1,0 +1,77 @@
+"""The operator's secret store: values that must never sit in the repo or in pyinfra's output.
+
+A secret is looked up first in the environment, then in a git-ignored directory of owner-only
+files on the operator's machine (``$HARDENING_SECRETS_DIR``, default ``./.secrets``):
+
+    .secrets/admin-alice.password-hash   crypt(3) hash written to /etc/shadow for admin ``alice``
+    .secrets/admin-alice.password        alice's plaintext password, used only as pyinfra's sudo
+                                         password when a re-run connects as alice
+
+The environment variable for a file is its name upper-cased with ``-`` and ``.`` turned into
+``_`` and prefixed ``HARDENING_``: ``HARDENING_ADMIN_ALICE_PASSWORD_HASH``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+SECRETS_DIR_ENV = "HARDENING_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = ".secrets"
+
+
+class SecretStoreError(Exception):
+    """A secret exists but cannot be trusted (wrong owner or permissions)."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that prints as ``*MASKED*`` wherever it ends up in a message, repr or f-string."""
+
+    value: str
+    source: str
+
+    def reveal(self) -> str:
+        return self.value
+
+    def __str__(self) -> str:
+        return "*MASKED*"
+
+    def __repr__(self) -> str:
+        return f"Secret(*MASKED* from {self.source})"
+
+
+def secrets_dir() -> Path:
+    return Path(os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR)).expanduser()
+
+
+def env_name(secret_name: str) -> str:
+    return "HARDENING_" + re.sub(r"[^A-Za-z0-9]", "_", secret_name).upper()
+
+
+def where(secret_name: str) -> str:
+    """Where the operator can put a secret, for error messages."""
+    return f"the file {secrets_dir() / secret_name} (mode 600) or ${env_name(secret_name)}"
+
+
+def lookup(secret_name: str) -> Secret | None:
+    """The secret, or None when neither the environment nor the store has it."""
+    variable = env_name(secret_name)
+    if os.environ.get(variable):
+        return Secret(os.environ[variable], f"${variable}")
+
+    path = secrets_dir() / secret_name
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretStoreError(
+            f"{path} can be read by others than its owner (mode {stat.S_IMODE(info.st_mode):o}, "
+            f"uid {info.st_uid}); fix with: chmod 600 {path} (owned by you)"
+        )
+    value = path.read_text().strip()
+    return Secret(value, str(path)) if value else None

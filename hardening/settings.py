@@ -1,0 +1,435 @@
+"""The one settings layer: reads a host's data once, validates it, and holds every default.
+
+Deploys call :func:`settings_for` first. The first call validates every host in the inventory,
+so a typo on any host stops the whole run before a single operation is planned, with one message
+naming each host, key, value and fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pyinfra.api.arguments import all_argument_meta
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.connectors.ssh import SSHConnector
+
+from . import secrets
+from .secrets import Secret
+
+
+# --- the knobs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One data key: its default, the check its value must pass, and why it exists."""
+
+    key: str
+    default: Any
+    check: Callable[[Any], str | None]
+    reason: str
+    group: str = "all"  # the group_data file that documents it
+
+
+USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+SSH_KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+# crypt(3) formats shadow accepts on Debian/Ubuntu: yescrypt, SHA-512, SHA-256, bcrypt.
+PASSWORD_HASH_RE = re.compile(r"^\$(y|gy|6|5|2[aby])\$[./A-Za-z0-9$=,]{20,}$")
+TIME_SYNC_SERVICES = ("systemd-timesyncd", "chrony")
+SECRET_KEY_RE = re.compile(r"pass(word|wd|phrase)|secret|token|private_key", re.IGNORECASE)
+
+
+def _is_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be True or False (a Python bool, unquoted)"
+
+
+def _username(value: Any) -> str | None:
+    if isinstance(value, str) and USERNAME_RE.match(value):
+        return None
+    return "must be a lowercase login name: a letter or _, then up to 31 of a-z 0-9 _ -"
+
+
+def _int_between(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return None
+        return f"must be a whole number from {low} to {high}"
+
+    return check
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+    return check
+
+
+def _private_ip(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return "is not an IP address"
+    if not address.is_private:
+        return "is a public address; give the host's private (internal network) address"
+    return None
+
+
+def _cidr_list(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)):
+        return "must be a list of networks such as ['10.0.0.0/24']"
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=True)
+        except ValueError as error:
+            return f"has {item!r}, which is not a network ({error})"
+    return None
+
+
+def _ssh_key_problem(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return "is not a string"
+    if "PRIVATE KEY" in key:
+        return "is a PRIVATE key; give the public half (the .pub file) and keep this one secret"
+    parts = key.split()
+    if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
+        return f"does not start with a public key type ({', '.join(SSH_KEY_TYPES[:2])}, ...)"
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        return "has a key body that is not base64"
+    name_length = int.from_bytes(blob[:4], "big")
+    if blob[4 : 4 + name_length].decode(errors="replace") != parts[0]:
+        return "has a key body that does not match its type (truncated or mixed up?)"
+    return None
+
+
+def _admin_users(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)):
+        return "must be a list like [{'name': 'alice', 'ssh_keys': ['ssh-ed25519 AAAA... alice']}]"
+    seen = set()
+    for entry in value:
+        if not isinstance(entry, dict):
+            return f"has {entry!r}; each admin is a dict with 'name' and 'ssh_keys'"
+        unknown = set(entry) - {"name", "ssh_keys"}
+        if unknown:
+            return f"has unknown field(s) {sorted(unknown)} for an admin; allowed: name, ssh_keys"
+        name = entry.get("name")
+        if _username(name) or name == "root":
+            return f"has admin name {name!r}; it must be a lowercase login name other than root"
+        if name in seen:
+            return f"lists admin {name!r} twice"
+        seen.add(name)
+        keys = entry.get("ssh_keys")
+        if not keys or not isinstance(keys, (list, tuple)):
+            return f"gives admin {name!r} no SSH public key; add 'ssh_keys': ['ssh-ed25519 ...']"
+        for key in keys:
+            problem = _ssh_key_problem(key)
+            if problem:
+                return f"has an SSH key for {name!r} that {problem}"
+    return None
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob("admin_users", [], _admin_users,
+         "people who administer the host: sudo group, bash, their SSH keys (guide 3.6, 3.7)"),
+    Knob("admin_group", "sudo", _username,
+         "group whose members may sudo, always with their password (guide 3.5)"),
+    Knob("sudo_require_password", True, _is_bool,
+         "remove every NOPASSWD rule so a stolen login alone cannot become root (guide 3.5)"),
+    Knob("lock_root_password", True, _is_bool,
+         "no password can log in as root; admins use sudo (guide 3.9)"),
+    Knob("password_retry", 3, _int_between(1, 10),
+         "tries to type an acceptable new password (guide 3.4)"),
+    Knob("password_minlen", 10, _int_between(8, 128),
+         "minimum password length, less credits (guide 3.4)"),
+    Knob("password_difok", 3, _int_between(0, 64),
+         "characters that must differ from the old password (guide 3.4)"),
+    Knob("password_ucredit", -1, _int_between(-10, 10),
+         "negative: at least that many uppercase letters (guide 3.4)"),
+    Knob("password_lcredit", -2, _int_between(-10, 10),
+         "negative: at least that many lowercase letters (guide 3.4)"),
+    Knob("password_dcredit", -1, _int_between(-10, 10),
+         "negative: at least that many digits (guide 3.4)"),
+    Knob("password_ocredit", -1, _int_between(-10, 10),
+         "negative: at least that many symbols (guide 3.4)"),
+    Knob("time_sync_service", "systemd-timesyncd", _one_of(*TIME_SYNC_SERVICES),
+         "keeps the clock right; TOTP codes and logs depend on it"),
+    Knob("private_ip", None, _private_ip,
+         "the host's address on the private network; firewall and database rules use it (set per host)"),
+    Knob("admin_cidrs", [], _cidr_list,
+         "networks the operators connect from; SSH allow-lists use it"),
+    Knob("app_user", "application", _username,
+         "locked account the application runs as: no home, no shell, no password (guide 4.1)",
+         group="app_servers"),
+)
+KNOB_BY_KEY = {knob.key: knob for knob in KNOBS}
+
+# Keys pyinfra itself reads from host data; never flagged as typos.
+PYINFRA_KEYS = set(SSHConnector.data_meta) | set(all_argument_meta)
+CONNECTION_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "ssh_user": _username,
+    "ssh_port": _int_between(1, 65535),
+}
+
+
+# --- the typed settings --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdminUser:
+    name: str
+    ssh_keys: tuple[str, ...]
+    password_hash: Secret
+    # Only known where the operator's store has it; pyinfra needs it to sudo as this admin.
+    sudo_password: Secret | None
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    retry: int
+    minlen: int
+    difok: int
+    ucredit: int
+    lcredit: int
+    dcredit: int
+    ocredit: int
+
+    def module_arguments(self) -> str:
+        """The arguments pam_pwquality and pam_cracklib both understand, in the guide's order."""
+        return " ".join(
+            f"{name}={getattr(self, name)}"
+            for name in ("retry", "minlen", "difok", "ucredit", "lcredit", "dcredit", "ocredit")
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    host_name: str
+    connect_user: str
+    admin_users: tuple[AdminUser, ...]
+    admin_group: str
+    sudo_require_password: bool
+    lock_root_password: bool
+    password_policy: PasswordPolicy
+    time_sync_service: str
+    private_ip: str | None
+    admin_cidrs: tuple[str, ...]
+    app_user: str
+
+    def admin(self, name: str) -> AdminUser | None:
+        return next((admin for admin in self.admin_users if admin.name == name), None)
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    host: str
+    key: str
+    value: Any
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        shown = "*MASKED*" if SECRET_KEY_RE.search(self.key) else repr(self.value)
+        return f"  host {self.host}: {self.key} = {shown} {self.what}.\n    fix: {self.fix}"
+
+
+class SettingsError(PyinfraError):
+    """Bad host data; raised before any operation is planned on any host."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = "\n".join(str(problem) for problem in problems)
+        super().__init__(f"invalid settings, nothing was changed on any host:\n{lines}")
+
+
+def _committed_layers(host) -> list[dict]:
+    """Host data that came from files (inventory and group_data), not from the CLI."""
+    inventory = host.inventory
+    return [
+        inventory.get_host_data(host.name),
+        inventory.get_groups_data(host.groups),
+        inventory.get_data(),
+    ]
+
+
+def _plaintext_secrets(host) -> list[Problem]:
+    problems = []
+    for layer in _committed_layers(host):
+        for key, value in layer.items():
+            if SECRET_KEY_RE.search(key) and isinstance(value, str) and value:
+                store_name = key.lstrip("_").replace("_", "-")
+                problems.append(Problem(
+                    host.name, key, value,
+                    "is a plaintext secret in committed host data",
+                    f"delete it there and put it in {secrets.where(store_name)}",
+                ))
+    return problems
+
+
+def _typos(host, data: dict) -> list[Problem]:
+    known = set(KNOB_BY_KEY) | PYINFRA_KEYS
+    problems = []
+    for key in data:
+        if key in known or key.startswith("__"):
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+        if close:
+            problems.append(Problem(
+                host.name, key, data[key], "is not a setting this project knows",
+                f"rename it to {close[0]!r} (or remove it)",
+            ))
+    return problems
+
+
+def _admin_secrets(host, name: str, connect_user: str, require_sudo_password: bool):
+    problems = []
+    hash_name = f"admin-{name}.password-hash"
+    password_name = f"admin-{name}.password"
+    try:
+        password_hash = secrets.lookup(hash_name)
+        sudo_password = secrets.lookup(password_name)
+    except secrets.SecretStoreError as error:
+        return None, None, [Problem(host.name, "admin_users", name, "has an unsafe secret", str(error))]
+    if password_hash is None:
+        problems.append(Problem(
+            host.name, "admin_users", name, "has no password hash, so could not sudo",
+            f"put a hash from `openssl passwd -6` in {secrets.where(hash_name)}",
+        ))
+    elif not PASSWORD_HASH_RE.match(password_hash.reveal()):
+        problems.append(Problem(
+            host.name, "admin_users", name,
+            f"has a password hash in {password_hash.source} that is not a crypt(3) hash",
+            "store the output of `openssl passwd -6` or `mkpasswd -m yescrypt`, not the password",
+        ))
+    if connect_user == name and require_sudo_password and sudo_password is None:
+        problems.append(Problem(
+            host.name, "ssh_user", name,
+            "connects as an admin whose sudo needs a password, but the store has none",
+            f"put {name}'s password in {secrets.where(password_name)}",
+        ))
+    return password_hash, sudo_password, problems
+
+
+def _build(host) -> tuple[Settings | None, list[Problem]]:
+    data = host.data.dict()
+    problems = _plaintext_secrets(host) + _typos(host, data)
+
+    values = {}
+    for knob in KNOBS:
+        value = data.get(knob.key, knob.default)
+        problem = knob.check(value)
+        if problem:
+            problems.append(Problem(
+                host.name, knob.key, value, problem, f"see the {knob.key} row in README.md",
+            ))
+        values[knob.key] = value
+    for key, check in CONNECTION_CHECKS.items():
+        if key in data and check(data[key]):
+            problems.append(Problem(host.name, key, data[key], check(data[key]), "fix the inventory"))
+    if problems:
+        return None, problems
+
+    connect_user = data.get("ssh_user") or "root"
+    admins = []
+    for entry in values["admin_users"]:
+        password_hash, sudo_password, admin_problems = _admin_secrets(
+            host, entry["name"], connect_user, values["sudo_require_password"]
+        )
+        problems += admin_problems
+        admins.append(AdminUser(entry["name"], tuple(entry["ssh_keys"]), password_hash, sudo_password))
+
+    if not admins and (values["sudo_require_password"] or values["lock_root_password"]):
+        problems.append(Problem(
+            host.name, "admin_users", [],
+            "is empty, so locking root or sudo would leave nobody able to administer the host",
+            "add at least one admin with an SSH key to group_data/all.py (and a password hash to "
+            "the secret store), or set sudo_require_password and lock_root_password to False",
+        ))
+
+    policy = PasswordPolicy(**{
+        name: values[f"password_{name}"]
+        for name in ("retry", "minlen", "difok", "ucredit", "lcredit", "dcredit", "ocredit")
+    })
+    required = sum(-credit for credit in (policy.ucredit, policy.lcredit, policy.dcredit, policy.ocredit) if credit < 0)
+    if required > policy.minlen:
+        problems.append(Problem(
+            host.name, "password_minlen", policy.minlen,
+            f"is shorter than the {required} characters the credits require",
+            f"raise password_minlen to at least {required} or relax the credits",
+        ))
+    if policy.difok > policy.minlen:
+        problems.append(Problem(
+            host.name, "password_difok", policy.difok, "is larger than password_minlen",
+            "use a value no larger than password_minlen",
+        ))
+    if problems:
+        return None, problems
+
+    return Settings(
+        host_name=host.name,
+        connect_user=connect_user,
+        admin_users=tuple(admins),
+        admin_group=values["admin_group"],
+        sudo_require_password=values["sudo_require_password"],
+        lock_root_password=values["lock_root_password"],
+        password_policy=policy,
+        time_sync_service=values["time_sync_service"],
+        private_ip=values["private_ip"],
+        admin_cidrs=tuple(values["admin_cidrs"]),
+        app_user=values["app_user"],
+    ), []
+
+
+_validated: dict[str, Settings] = {}
+
+
+def validate_inventory(inventory) -> dict[str, Settings]:
+    """Settings for every host, or one SettingsError naming every problem on every host."""
+    problems: list[Problem] = []
+    built = {}
+    for host in inventory:
+        settings, host_problems = _build(host)
+        problems += host_problems
+        if settings:
+            built[host.name] = settings
+    if problems:
+        raise SettingsError(problems)
+    return built
+
+
+def settings_for(host) -> Settings:
+    """The validated settings of ``host``; validates the whole inventory on first use.
+
+    When the run connects as a non-root user, every operation runs through sudo, and when that
+    user is an admin pyinfra gets the admin's sudo password from the secret store, masked.
+    """
+    if host.name not in _validated:
+        _validated.update(validate_inventory(host.inventory))
+    settings = _validated[host.name]
+    if settings.connect_user != "root":
+        host.data._sudo = True
+        admin = settings.admin(settings.connect_user)
+        if admin and admin.sudo_password:
+            # pyinfra's own slot for a sudo password; it is passed to sudo masked, via askpass.
+            host.connector_data["prompted_sudo_password"] = admin.sudo_password.reveal()
+    return settings

@@ -1,0 +1,143 @@
+"""The operator's machine in tests: SSH keys, a secret store, group data, an inventory, and
+pyinfra runs whose results come back per host."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from .containers import REPO, Machine
+
+ADMIN = "alice"
+ADMIN_PASSWORD = "Correct-Horse-42-Battery"
+ROLE_GROUPS = {"app": "app_servers", "db": "db_servers", "backup": "backup_servers"}
+DEPLOYS = {role: f"deploys/{role}_server.py" for role in ROLE_GROUPS}
+
+
+def make_key(path: Path, comment: str) -> str:
+    """Write an ed25519 private key to ``path`` and return its public line."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ))
+    path.chmod(0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{public.decode()} {comment}"
+
+
+def crypt_hash(password: str) -> str:
+    return subprocess.run(
+        ["openssl", "passwd", "-6", "-stdin"], input=password, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def write_secret(store: Path, name: str, value: str) -> None:
+    store.mkdir(mode=0o700, exist_ok=True)
+    path = store / name
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+
+
+@dataclass
+class Run:
+    """What one pyinfra invocation did, per host."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def changed_count(self) -> int:
+        return sum(len(names) for names in self.changed.values())
+
+
+class Operator:
+    """Everything on the operator's side, in one temporary folder."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.root_key = home / "root_ed25519"
+        self.root_public_key = make_key(self.root_key, "operator@test")
+        self.admin_key = home / "alice_ed25519"
+        self.admin_public_key = make_key(self.admin_key, "alice@test")
+        self.secrets = home / "secrets"
+        write_secret(self.secrets, f"admin-{ADMIN}.password-hash", crypt_hash(ADMIN_PASSWORD))
+        write_secret(self.secrets, f"admin-{ADMIN}.password", ADMIN_PASSWORD)
+        self.group_data = home / "group_data"
+        self.group_data.mkdir()
+        self.write_group_data("all", {"admin_users": [{"name": ADMIN, "ssh_keys": [self.admin_public_key]}]})
+        self.known_hosts = home / "known_hosts"
+
+    def write_group_data(self, group: str, values: dict, folder: Path | None = None) -> Path:
+        folder = folder or self.group_data
+        folder.mkdir(exist_ok=True)
+        (folder / f"{group}.py").write_text("".join(f"{key} = {value!r}\n" for key, value in values.items()))
+        return folder
+
+    def inventory(self, machines: dict[str, Machine], user: str = "root", name: str = "inventory") -> Path:
+        """An inventory file with each machine in its role's group, reached over real SSH."""
+        key = self.root_key if user == "root" else self.admin_key
+        groups: dict[str, list] = {}
+        for role, machine in machines.items():
+            groups.setdefault(ROLE_GROUPS[role], []).append((machine.name, {
+                "ssh_hostname": "127.0.0.1",
+                "ssh_port": machine.ssh_port,
+                "ssh_user": user,
+                "ssh_key": str(key),
+                "ssh_known_hosts_file": str(self.known_hosts),
+                "ssh_strict_host_key_checking": "off",
+                "private_ip": machine.private_ip,
+            }))
+        path = self.home / f"{name}.py"
+        path.write_text("".join(f"{group} = {hosts!r}\n" for group, hosts in groups.items()))
+        return path
+
+    def pyinfra(self, inventory: Path, *deploys: str, args: tuple[str, ...] = (),
+                group_data: Path | None = None) -> Run:
+        """Run pyinfra as an operator would, from the repo root; ``--json`` gives per-op results."""
+        dry = "--dry" in args
+        command = [
+            # A dry run prints its diffs while detecting changes, which -y and --json skip.
+            sys.executable, "-m", "pyinfra", *([] if dry else ["-y", "--json"]), *args,
+            "--group-data", str(group_data or self.group_data), str(inventory), *deploys,
+        ]
+        env = {**os.environ, "HARDENING_SECRETS_DIR": str(self.secrets), "PYTHONUNBUFFERED": "1"}
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        run = Run(done.returncode, done.stdout, done.stderr)
+        if not dry and done.stdout.strip().startswith("{"):
+            results = json.loads(done.stdout)["results"] or {"operations": []}
+            for operation in results["operations"]:
+                for host in operation["success"]:
+                    run.changed.setdefault(host, []).append(operation["name"])
+                for host in operation["error"]:
+                    run.failed.setdefault(host, []).append(operation["name"])
+        else:
+            # pyinfra prints no JSON once every host has failed; its log still says where.
+            run.failed = _failures_in_log(done.stderr)
+        return run
+
+
+def _failures_in_log(log: str) -> dict[str, list[str]]:
+    failed: dict[str, list[str]] = {}
+    operation = None
+    for line in log.splitlines():
+        started = re.match(r"--> Starting operation: (.*?)\s*$", line)
+        if started:
+            operation = started.group(1)
+        error = re.match(r"\s*\[(\S+)\] Error", line)
+        if error and operation:
+            failed.setdefault(error.group(1), []).append(operation)
+    return failed

@@ -1,0 +1,83 @@
+"""One fleet per Debian release: app, db and backup containers set up like a provider's fresh
+VMs, then driven through the operator's whole first-run flow once for the session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from harness.containers import RELEASES, Fleet, Machine, build_images
+from harness.operator import ADMIN, DEPLOYS, ROLE_GROUPS, Operator, Run
+
+PROVIDER_USER = "debian"
+PROVIDER_ROOT_PASSWORD = "Provider-Root-Pass-7"
+# Files whose content says whether a run touched a host.
+FINGERPRINTED = "/etc/passwd /etc/shadow /etc/group /etc/sudoers /etc/pam.d/common-password"
+
+
+def act_like_a_provider_image(machine: Machine, role: str) -> None:
+    """What cloud images ship and the guide warns about: a root password, passwordless sudo."""
+    machine.check(
+        f"echo 'root:{PROVIDER_ROOT_PASSWORD}' | chpasswd"
+        f" && useradd -m -s /bin/bash -G sudo {PROVIDER_USER}"
+        f" && echo '{PROVIDER_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-cloud-init-users"
+        " && chmod 440 /etc/sudoers.d/90-cloud-init-users"
+        " && sed -i 's/^%sudo.*/%sudo\tALL=(ALL:ALL) NOPASSWD: ALL/' /etc/sudoers"
+        " && visudo -c >/dev/null"
+    )
+    if role == "app":
+        # An admin account that already exists, with a group of its own the deploy must keep.
+        machine.check(f"useradd -m -s /bin/sh -G staff {ADMIN}")
+
+
+def fingerprint(machine: Machine) -> str:
+    return machine.check(
+        f"cat {FINGERPRINTED} | sha256sum; ls -la /etc/sudoers.d; dpkg-query -W | sha256sum"
+    )
+
+
+@dataclass
+class Deployment:
+    """A fleet after the operator's first-run flow, with what each step printed."""
+
+    release: str
+    machines: dict[str, Machine]
+    rejected: Run  # a run with a typo in group data
+    untouched_by_rejected: bool
+    dry: Run  # --dry --diff before anything was applied
+    untouched_by_dry: bool
+    first: dict[str, Run]  # role -> first real run of that role's deploy
+    second: dict[str, Run]  # role -> the run right after
+
+
+@pytest.fixture(scope="session", params=RELEASES)
+def deployment(request, docker_client, operator: Operator, tmp_path_factory):
+    release = request.param
+    build_images(release)
+    fleet = Fleet(docker_client, release)
+    try:
+        machines = {role: fleet.start(role, operator.root_public_key) for role in ROLE_GROUPS}
+        for role, machine in machines.items():
+            act_like_a_provider_image(machine, role)
+        inventory = operator.inventory(machines, name=f"inventory-{release}")
+        before = {role: fingerprint(machine) for role, machine in machines.items()}
+
+        typo_data = operator.write_group_data(
+            "all",
+            {"admin_users": [{"name": ADMIN, "ssh_keys": [operator.admin_public_key]}], "password_minlenght": 12},
+            folder=tmp_path_factory.mktemp("typo_group_data"),
+        )
+        rejected = operator.pyinfra(inventory, *DEPLOYS.values(), group_data=typo_data)
+        untouched_by_rejected = before == {role: fingerprint(m) for role, m in machines.items()}
+
+        dry = operator.pyinfra(inventory, *DEPLOYS.values(), args=("--dry", "--diff"))
+        untouched_by_dry = before == {role: fingerprint(m) for role, m in machines.items()}
+
+        first = {role: operator.pyinfra(inventory, deploy) for role, deploy in DEPLOYS.items()}
+        second = {role: operator.pyinfra(inventory, deploy) for role, deploy in DEPLOYS.items()}
+        yield Deployment(
+            release, machines, rejected, untouched_by_rejected, dry, untouched_by_dry, first, second
+        )
+    finally:
+        fleet.remove()

@@ -1,0 +1,87 @@
+"""Accounts as a user meets them: admin logins, a locked root, a locked app user, password rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.operator import ADMIN, ROLE_GROUPS
+from harness.ssh import login
+from integration.conftest import PROVIDER_ROOT_PASSWORD, PROVIDER_USER
+
+STRONG_PASSWORD = "Wx7#kvq-Lmzt"
+TEST_USER_PASSWORD = "Start-Pass-2024"
+
+
+@pytest.mark.parametrize("role", list(ROLE_GROUPS))
+def test_admin_logs_in_with_key_and_has_bash_and_sudo_group(deployment, operator, role):
+    machine = deployment.machines[role]
+    with login(machine, ADMIN, key=operator.admin_key) as session:
+        result = session.run("echo $SHELL; id -nG; stat -c '%a %U' ~/.ssh ~/.ssh/authorized_keys")
+    shell, groups, ssh_dir, keys_file = result.stdout.splitlines()
+    assert shell == "/bin/bash"
+    assert "sudo" in groups.split()
+    assert ssh_dir == f"700 {ADMIN}" and keys_file == f"600 {ADMIN}"
+
+
+def test_existing_admin_keeps_groups_it_already_had(deployment):
+    groups = deployment.machines["app"].check(f"id -nG {ADMIN}").split()
+    assert {"staff", "sudo"} <= set(groups)
+
+
+def test_root_password_is_locked_and_su_refuses_it(deployment):
+    machine = deployment.machines["db"]
+    assert machine.check("passwd -S root").split()[1] == "L"
+    # The provider's root password worked before the deploy; now su must refuse it.
+    attempt = machine.exec("su -c true root", user=PROVIDER_USER, stdin=PROVIDER_ROOT_PASSWORD + "\n")
+    assert attempt.returncode != 0
+    assert "Authentication failure" in attempt.stderr
+
+
+def test_application_user_has_no_home_shell_or_password(deployment):
+    app, db = deployment.machines["app"], deployment.machines["db"]
+    name, _, _, _, _, home, shell = app.check("getent passwd application").strip().split(":")
+    assert (home, shell) == ("/nonexistent", "/usr/sbin/nologin")
+    assert app.exec("test -e /nonexistent").returncode != 0
+    assert app.check("passwd -S application").split()[1] == "L"
+    refused = app.exec("su -s /bin/sh -c true application </dev/null", user=PROVIDER_USER)
+    assert refused.returncode != 0
+    assert app.exec("su application -c true").stdout.strip().startswith("This account is currently not available")
+    assert db.exec("getent passwd application").returncode != 0, "only app servers get the app user"
+
+
+@pytest.fixture
+def password_changer(deployment):
+    """A throwaway user who changes their own password through PAM, as any user would."""
+    machine = deployment.machines["backup"]
+    machine.check(f"useradd -m pwtest && echo 'pwtest:{TEST_USER_PASSWORD}' | chpasswd")
+
+    def change_to(new_password: str):
+        return machine.exec(
+            "passwd", user="pwtest", stdin=f"{TEST_USER_PASSWORD}\n" + f"{new_password}\n" * 6
+        )
+
+    yield change_to
+    machine.check("userdel -r pwtest 2>/dev/null || userdel pwtest")
+
+
+@pytest.mark.parametrize("weak, rule", [
+    ("Sh0rt!abc", "shorter than minlen=10"),
+    ("no-upper-case-9", "no uppercase letter (ucredit=-1)"),
+    ("ONLY-ONE-LOWER-9x", "fewer than 2 lowercase letters (lcredit=-2)"),
+    ("No-Digits-Here-x", "no digit (dcredit=-1)"),
+    ("NoSymbols1234ab", "no symbol (ocredit=-1)"),
+])
+def test_weak_password_is_refused(password_changer, weak, rule):
+    result = password_changer(weak)
+    assert result.returncode != 0, f"{weak!r} was accepted though it has {rule}"
+    assert "BAD PASSWORD" in result.stderr
+
+
+def test_strong_password_is_accepted(password_changer):
+    result = password_changer(STRONG_PASSWORD)
+    assert result.returncode == 0, result.stderr
+
+
+def test_time_sync_service_is_enabled(deployment):
+    for machine in deployment.machines.values():
+        assert machine.check("systemctl is-enabled systemd-timesyncd").strip() == "enabled"

@@ -14,7 +14,7 @@ see README.md, "Secrets".
 # lock_root_password = True  # no password can log in as root; admins use sudo (guide 3.9)
 
 # password_retry = 3  # tries to type an acceptable new password (guide 3.4)
-# password_minlen = 10  # minimum password length, less credits (guide 3.4)
+# password_minlen = 10  # minimum length of a new password (guide 3.4)
 # password_difok = 3  # characters that must differ from the old password (guide 3.4)
 # password_ucredit = -1  # negative: at least that many uppercase letters (guide 3.4)
 # password_lcredit = -2  # negative: at least that many lowercase letters (guide 3.4)
@@ -23,5 +23,5 @@ see README.md, "Secrets".
 
 # time_sync_service = "systemd-timesyncd"  # keeps the clock right; TOTP codes and logs depend on it
 
-# private_ip = None  # the host's address on the private network; firewall and database rules use it (set per host)
-# admin_cidrs = []  # networks the operators connect from; SSH allow-lists use it
+# private_ip = None  # this host's private-network address, set per host; firewall and database rules use it
+# admin_cidrs = []  # networks the operators connect from; the firewall's SSH allow-list is built from it

@@ -40,6 +40,7 @@ def locked_password(user: str):
 
 @deploy("Admin users")
 def admin_users(settings: Settings):
+    server.group(name=f"Admin group {settings.admin_group}", group=settings.admin_group)
     for admin in settings.admin_users:
         server.user(
             name=f"Admin {admin.name}: account in {settings.admin_group}, bash, SSH keys",

@@ -17,8 +17,8 @@ from pathlib import Path
 import jinja2
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
-from pyinfra.operations.util.files import generate_color_diff
 from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.operations.util.files import generate_color_diff
 
 
 def template_root() -> Path:

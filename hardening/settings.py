@@ -22,7 +22,6 @@ from pyinfra.connectors.ssh import SSHConnector
 from . import secrets
 from .secrets import Secret
 
-
 # --- the knobs -----------------------------------------------------------------------------------
 
 
@@ -50,7 +49,15 @@ SSH_KEY_TYPES = (
 # crypt(3) formats shadow accepts on Debian/Ubuntu: yescrypt, SHA-512, SHA-256, bcrypt.
 PASSWORD_HASH_RE = re.compile(r"^\$(y|gy|6|5|2[aby])\$[./A-Za-z0-9$=,]{20,}$")
 TIME_SYNC_SERVICES = ("systemd-timesyncd", "chrony")
-SECRET_KEY_RE = re.compile(r"pass(word|wd|phrase)|secret|token|private_key", re.IGNORECASE)
+# Data keys that name a secret: `_sudo_password`, `ssh_password`, `smtp_password`, `api_token`...
+SECRET_KEY_RE = re.compile(r"(pass(word|wd|phrase)|secret|token|private_key)$", re.IGNORECASE)
+# Where each secret pyinfra could take from data belongs instead.
+SECRET_FIXES = {
+    "_sudo_password": "delete it there; put admin NAME's password in {admin_password}: pyinfra sudoes "
+    "with it when a run connects as NAME",
+    "ssh_password": "delete it there; log in with a key (ssh_key), or type it with --ssh-password-prompt",
+    "ssh_key_password": "delete it there; load the key into ssh-agent, or pass --key-password on the command line",
+}
 
 
 def _is_bool(value: Any) -> str | None:
@@ -158,7 +165,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("password_retry", 3, _int_between(1, 10),
          "tries to type an acceptable new password (guide 3.4)"),
     Knob("password_minlen", 10, _int_between(8, 128),
-         "minimum password length, less credits (guide 3.4)"),
+         "minimum length of a new password (guide 3.4)"),
     Knob("password_difok", 3, _int_between(0, 64),
          "characters that must differ from the old password (guide 3.4)"),
     Knob("password_ucredit", -1, _int_between(-10, 10),
@@ -172,9 +179,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("time_sync_service", "systemd-timesyncd", _one_of(*TIME_SYNC_SERVICES),
          "keeps the clock right; TOTP codes and logs depend on it"),
     Knob("private_ip", None, _private_ip,
-         "the host's address on the private network; firewall and database rules use it (set per host)"),
+         "this host's private-network address, set per host; firewall and database rules use it"),
     Knob("admin_cidrs", [], _cidr_list,
-         "networks the operators connect from; SSH allow-lists use it"),
+         "networks the operators connect from; the firewall's SSH allow-list is built from it"),
     Knob("app_user", "application", _username,
          "locked account the application runs as: no home, no shell, no password (guide 4.1)",
          group="app_servers"),
@@ -277,11 +284,11 @@ def _plaintext_secrets(host) -> list[Problem]:
     for layer in _committed_layers(host):
         for key, value in layer.items():
             if SECRET_KEY_RE.search(key) and isinstance(value, str) and value:
-                store_name = key.lstrip("_").replace("_", "-")
+                fix = SECRET_FIXES.get(key, "delete it there; secrets come only from the secret store "
+                                            "(README.md, Secrets)")
                 problems.append(Problem(
-                    host.name, key, value,
-                    "is a plaintext secret in committed host data",
-                    f"delete it there and put it in {secrets.where(store_name)}",
+                    host.name, key, value, "is a plaintext secret in committed host data",
+                    fix.format(admin_password=secrets.where("admin-NAME.password")),
                 ))
     return problems
 

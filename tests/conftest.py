@@ -3,9 +3,8 @@ remove them, even when a test fails."""
 
 from __future__ import annotations
 
-import pytest
-
 import docker
+import pytest
 
 from harness.containers import remove_leftovers
 from harness.operator import Operator

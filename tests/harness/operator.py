@@ -67,15 +67,15 @@ class Run:
 class Operator:
     """Everything on the operator's side, in one temporary folder."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, admin_password: str = ADMIN_PASSWORD):
         self.home = home
         self.root_key = home / "root_ed25519"
         self.root_public_key = make_key(self.root_key, "operator@test")
         self.admin_key = home / "alice_ed25519"
         self.admin_public_key = make_key(self.admin_key, "alice@test")
         self.secrets = home / "secrets"
-        write_secret(self.secrets, f"admin-{ADMIN}.password-hash", crypt_hash(ADMIN_PASSWORD))
-        write_secret(self.secrets, f"admin-{ADMIN}.password", ADMIN_PASSWORD)
+        write_secret(self.secrets, f"admin-{ADMIN}.password-hash", crypt_hash(admin_password))
+        write_secret(self.secrets, f"admin-{ADMIN}.password", admin_password)
         self.group_data = home / "group_data"
         self.group_data.mkdir()
         self.write_group_data("all", {"admin_users": [{"name": ADMIN, "ssh_keys": [self.admin_public_key]}]})
@@ -105,16 +105,22 @@ class Operator:
         path.write_text("".join(f"{group} = {hosts!r}\n" for group, hosts in groups.items()))
         return path
 
-    def pyinfra(self, inventory: Path, *deploys: str, args: tuple[str, ...] = (),
-                group_data: Path | None = None) -> Run:
-        """Run pyinfra as an operator would, from the repo root; ``--json`` gives per-op results."""
-        dry = "--dry" in args
+    def pyinfra_command(self, inventory: Path, *deploys: str, args: tuple[str, ...] = (),
+                        group_data: Path | None = None) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment an operator would use, run from the repo root."""
         command = [
-            # A dry run prints its diffs while detecting changes, which -y and --json skip.
-            sys.executable, "-m", "pyinfra", *([] if dry else ["-y", "--json"]), *args,
+            sys.executable, "-m", "pyinfra", *args,
             "--group-data", str(group_data or self.group_data), str(inventory), *deploys,
         ]
-        env = {**os.environ, "HARDENING_SECRETS_DIR": str(self.secrets), "PYTHONUNBUFFERED": "1"}
+        return command, {**os.environ, "HARDENING_SECRETS_DIR": str(self.secrets), "PYTHONUNBUFFERED": "1"}
+
+    def pyinfra(self, inventory: Path, *deploys: str, args: tuple[str, ...] = (),
+                group_data: Path | None = None) -> Run:
+        """Run pyinfra and collect per-host results (``--json`` unless it is a dry run)."""
+        dry = "--dry" in args
+        # A dry run prints its diffs while detecting changes, which -y and --json skip.
+        args = args if dry else ("-y", "--json", *args)
+        command, env = self.pyinfra_command(inventory, *deploys, args=args, group_data=group_data)
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
         run = Run(done.returncode, done.stdout, done.stderr)
         if not dry and done.stdout.strip().startswith("{"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.operator import ADMIN, ROLE_GROUPS
+from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER
 from harness.ssh import login
-from integration.conftest import PROVIDER_ROOT_PASSWORD, PROVIDER_USER
 
 STRONG_PASSWORD = "Wx7#kvq-Lmzt"
 TEST_USER_PASSWORD = "Start-Pass-2024"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.operator import ADMIN, ADMIN_PASSWORD, ROLE_GROUPS
+from harness.provider import PROVIDER_USER
 from harness.ssh import login
-from integration.conftest import PROVIDER_USER
 
 
 @pytest.mark.parametrize("role", list(ROLE_GROUPS))

@@ -1,0 +1,39 @@
+# Two commands on a fresh Debian machine (as root): `make demo` and `make test`.
+# Both install what they need: a virtualenv for Python, Debian's docker.io engine, the images.
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+RELEASES := debian12 debian13
+
+.PHONY: demo test unit integration engine images clean
+
+$(VENV)/.installed: pyproject.toml
+	rm -rf $(VENV)
+	python3 -m venv $(VENV) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq python3-venv >/dev/null && rm -rf $(VENV) && python3 -m venv $(VENV); }
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+engine:
+	tools/ensure-docker.sh
+
+images: engine
+	tools/images.sh $(RELEASES)
+
+# Hardens throwaway app, db and backup containers end to end, showing the dry-run diff first.
+demo: $(VENV)/.installed engine
+	tools/images.sh debian12
+	$(PYTHON) tools/demo.py
+
+# The whole suite: unit tests, then integration tests on Debian 12 and 13 containers.
+test: $(VENV)/.installed images
+	$(PYTHON) -m pytest
+
+unit: $(VENV)/.installed
+	$(PYTHON) -m pytest -m unit
+
+integration: $(VENV)/.installed images
+	$(PYTHON) -m pytest -m integration
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

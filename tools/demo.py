@@ -1,0 +1,106 @@
+"""`make demo`: harden three throwaway containers end to end, dry-run diff first.
+
+Starts app, db and backup containers that look like a provider's fresh VMs (a root password,
+passwordless sudo), shows what the deploys would change, applies them, re-runs them to show
+nothing is left to change, then checks from outside what is now enforced. The containers are
+removed at the end; pass --keep to leave them running to poke at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import docker
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from harness.containers import Fleet, remove_leftovers  # noqa: E402
+from harness.operator import ADMIN, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
+from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
+from harness.ssh import login  # noqa: E402
+
+
+def banner(text: str) -> None:
+    print(f"\n\033[1m==> {text}\033[0m", flush=True)
+
+
+def stream_pyinfra(operator: Operator, inventory: Path, *deploys: str, args: tuple[str, ...]) -> None:
+    command, env = operator.pyinfra_command(inventory, *deploys, args=args)
+    subprocess.run(command, cwd=REPO, env=env, check=True)
+
+
+def enforced(operator: Operator, machines, admin_password: str) -> list[tuple[str, bool]]:
+    """Each control, checked from outside the way a user or an attacker would meet it."""
+    app, db = machines["app"], machines["db"]
+    with login(app, ADMIN, key=operator.admin_key) as session:
+        key_login = session.run("true").status == 0
+        sudo_without_password = session.run("sudo -n true").status == 0
+        sudo_with_password = session.run("sudo -S -k -p '' true", stdin=admin_password + "\n").status == 0
+    su_root = db.exec("su -c true root", user=PROVIDER_USER, stdin=PROVIDER_ROOT_PASSWORD + "\n")
+    db.check("useradd -m demo && echo 'demo:Demo-Start-2024' | chpasswd")
+    weak = db.exec("passwd", user="demo", stdin="Demo-Start-2024\n" + "password1\n" * 6)
+    app_user = app.check("getent passwd application").strip().split(":")
+    return [
+        (f"{ADMIN} logs in with her SSH key", key_login),
+        (f"{ADMIN}'s sudo asks for her password (sudo -n refused)", not sudo_without_password),
+        (f"{ADMIN}'s sudo works with her password", sudo_with_password),
+        ("the provider's user lost passwordless sudo", app.exec("sudo -n true", user=PROVIDER_USER).returncode != 0),
+        ("root's password is locked (su with the old one refused)", su_root.returncode != 0),
+        ("a weak new password ('password1') is refused by PAM", weak.returncode != 0),
+        ("the application user has no shell and no home", app_user[5:] == ["/nonexistent", "/usr/sbin/nologin"]),
+        ("the clock is kept by systemd-timesyncd", db.exec("systemctl is-enabled systemd-timesyncd").returncode == 0),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    options = parser.parse_args()
+
+    client = docker.from_env()
+    remove_leftovers(client)
+    admin_password = secrets.token_urlsafe(18)
+    operator = Operator(Path(tempfile.mkdtemp(prefix="hardening-demo-")), admin_password=admin_password)
+    fleet = Fleet(client, "debian12")
+    try:
+        banner("Starting throwaway app, db and backup containers (Debian 12, systemd, sshd)")
+        machines = {}
+        for role in ROLE_GROUPS:
+            machines[role] = fleet.start(role, operator.root_public_key)
+            act_like_a_provider_image(machines[role], role)
+            print(f"    {role:7} {machines[role].name}  ssh -p {machines[role].ssh_port} 127.0.0.1")
+        inventory = operator.inventory(machines, name="demo-inventory")
+        print(f"    operator files (keys, secret store, group data): {operator.home}")
+
+        banner("Dry run: what the deploys would change (pyinfra --dry --diff)")
+        stream_pyinfra(operator, inventory, *DEPLOYS.values(), args=("--dry", "--diff"))
+
+        for role, deploy in DEPLOYS.items():
+            banner(f"Applying {deploy}")
+            stream_pyinfra(operator, inventory, deploy, args=("-y",))
+
+        banner("Re-running every deploy: nothing is left to change")
+        result = operator.pyinfra(inventory, *DEPLOYS.values())
+        print(f"    changed operations: {result.changed_count()}, failed: {sum(map(len, result.failed.values()))}")
+
+        banner("What is now enforced, checked from outside")
+        checks = enforced(operator, machines, admin_password)
+        for text, holds in checks:
+            print(f"    [{'ok' if holds else 'FAILED'}] {text}")
+        if options.keep:
+            print(f"\n    Containers left running; log in with: ssh -i {operator.admin_key} -p "
+                  f"{machines['app'].ssh_port} {ADMIN}@127.0.0.1")
+        return 0 if all(holds for _, holds in checks) and result.changed_count() == 0 else 1
+    finally:
+        if not options.keep:
+            fleet.remove()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

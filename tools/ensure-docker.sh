@@ -6,13 +6,10 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
-need=()
-command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-if ((${#need[@]})); then
-  echo "==> installing ${need[*]}"
+if ! command -v dockerd >/dev/null 2>&1; then
+  echo "==> installing docker.io"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -27,7 +27,11 @@ for release in "${releases[@]}"; do
     if timeout 120 docker pull -q "debian:$tag" >/dev/null 2>&1; then
       docker tag "debian:$tag" "$base"
     else
-      echo "==> no registry: debootstrapping $codename for $base (about a minute)"
+      echo "==> no registry: debootstrapping $codename for $base (a few minutes)"
+      if ! command -v debootstrap >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+      fi
       root=$(mktemp -d /var/tmp/hardening-rootfs.XXXXXX)
       trap 'rm -rf "$root"' EXIT
       debootstrap --variant=minbase --include=openssh-server,python3,sudo,iproute2,iptables \
@@ -40,5 +44,6 @@ for release in "${releases[@]}"; do
   fi
 
   echo "==> building $image"
-  docker build -q --label "hardening.recipe=$recipe" --build-arg "BASE=$base" -t "$image" tests/images >/dev/null
+  docker build -q --label "hardening.recipe=$recipe" --build-arg "BASE=$base" -t "$image" tests/images \
+    >"/tmp/hardening-build-$release.log" 2>&1 || { cat "/tmp/hardening-build-$release.log" >&2; exit 1; }
 done

@@ -1,10 +1,10 @@
-"""What every role gets: clock, password quality, admins, sudo rules and a locked root."""
+"""What every role gets: clock, password quality, admins, sudo rules, a locked root, and SSH."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from . import accounts, passwords, sudo, timesync
+from . import accounts, passwords, ssh, sudo, timesync
 from .settings import Settings
 
 
@@ -15,3 +15,4 @@ def baseline(settings: Settings):
     accounts.admin_users(settings)
     sudo.managed_sudoers(settings)
     accounts.lock_root(settings)
+    ssh.harden_ssh(settings)  # after the admins exist: its probe logs in as one

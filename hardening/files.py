@@ -55,7 +55,7 @@ def print_diff(dest: str, old_lines: list[str] | None, new_content: str) -> None
 def validated_file(
     dest: str,
     content: str,
-    validator: str,
+    validator: str | None,
     user: str = "root",
     group: str = "root",
     mode: str = "644",
@@ -65,7 +65,8 @@ def validated_file(
 
     + dest: the file to manage
     + content: its whole desired text
-    + validator: a command with ``{}`` where the candidate's path goes, e.g. ``visudo -cf {}``
+    + validator: a command with ``{}`` where the candidate's path goes, e.g. ``visudo -cf {}``;
+      None for files nothing can check (the swap is still atomic)
     + user, group, mode: ownership and permissions, set on the candidate before it lands
     """
     current = host.get_fact(File, path=dest)
@@ -80,9 +81,10 @@ def validated_file(
         yield FileUploadCommand(
             StringIO(content), candidate, remote_temp_filename=host.get_temp_filename(candidate)
         )
+        check = validator.replace("{}", quoted) if validator else "true"
         yield StringCommand(
             f"chown {user}:{group} {quoted} && chmod {mode} {quoted} && "
-            f"if {validator.format(quoted)}; then mv -f {quoted} {shlex.quote(dest)}; "
+            f"if {check}; then mv -f {quoted} {shlex.quote(dest)}; "
             f"else rm -f {quoted}; echo 'hardening: candidate for {dest} failed validation; "
             f"the live file was left as it was' >&2; exit 1; fi"
         )
@@ -92,3 +94,18 @@ def validated_file(
         yield StringCommand(f"chown {user}:{group} {shlex.quote(dest)}")
     if current["mode"] != int(mode):
         yield StringCommand(f"chmod {mode} {shlex.quote(dest)}")
+
+
+def upload_secret(dest: str, content: str, user: str, group: str, mode: str):
+    """Commands that put secret ``content`` at ``dest`` without it ever being readable by others.
+
+    The upload lands in a file the connecting user created with mode 600 first (SFTP keeps an
+    existing file's mode), then ``install`` copies it into place with its final owner and mode.
+    """
+    staging = host.get_temp_filename(dest)
+    yield StringCommand(f"install -m 600 /dev/null {shlex.quote(staging)}", _sudo=False)
+    yield FileUploadCommand(StringIO(content), staging, remote_temp_filename=staging, _sudo=False)
+    yield StringCommand(
+        f"install -o {user} -g {group} -m {mode} {shlex.quote(staging)} {shlex.quote(dest)}; "
+        f"status=$?; rm -f {shlex.quote(staging)}; exit $status"
+    )

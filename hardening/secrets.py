@@ -75,3 +75,15 @@ def lookup(secret_name: str) -> Secret | None:
         )
     value = path.read_text().strip()
     return Secret(value, str(path)) if value else None
+
+
+def store(secret_name: str, value: str) -> Path:
+    """Write a secret the operator's side generated, readable by its owner only."""
+    directory = secrets_dir()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / secret_name
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value if value.endswith("\n") else value + "\n")
+    path.chmod(0o600)
+    return path

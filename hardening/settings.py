@@ -13,13 +13,14 @@ import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from pyinfra.api.arguments import all_argument_meta
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.connectors.ssh import SSHConnector
 
-from . import secrets
+from . import secrets, totp
 from .secrets import Secret
 
 # --- the knobs -----------------------------------------------------------------------------------
@@ -127,6 +128,20 @@ def _ssh_key_problem(key: Any) -> str | None:
     return None
 
 
+def _username_list(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)) and all(not _username(item) for item in value):
+        return None
+    return "must be a list of lowercase login or group names"
+
+
+def _optional_username(value: Any) -> str | None:
+    return None if value is None else _username(value)
+
+
+def _optional_path(value: Any) -> str | None:
+    return None if value is None or isinstance(value, str) else "must be a file path (a string) or None"
+
+
 def _admin_users(value: Any) -> str | None:
     if not isinstance(value, (list, tuple)):
         return "must be a list like [{'name': 'alice', 'ssh_keys': ['ssh-ed25519 AAAA... alice']}]"
@@ -134,9 +149,11 @@ def _admin_users(value: Any) -> str | None:
     for entry in value:
         if not isinstance(entry, dict):
             return f"has {entry!r}; each admin is a dict with 'name' and 'ssh_keys'"
-        unknown = set(entry) - {"name", "ssh_keys"}
+        unknown = set(entry) - {"name", "ssh_keys", "two_factor"}
         if unknown:
-            return f"has unknown field(s) {sorted(unknown)} for an admin; allowed: name, ssh_keys"
+            return f"has unknown field(s) {sorted(unknown)} for an admin; allowed: name, ssh_keys, two_factor"
+        if not isinstance(entry.get("two_factor", True), bool):
+            return f"gives admin {entry.get('name')!r} a two_factor that is not True or False"
         name = entry.get("name")
         if _username(name) or name == "root":
             return f"has admin name {name!r}; it must be a lowercase login name other than root"
@@ -182,6 +199,20 @@ KNOBS: tuple[Knob, ...] = (
          "this host's private-network address, set per host; firewall and database rules use it"),
     Knob("admin_cidrs", [], _cidr_list,
          "networks the operators connect from; the firewall's SSH allow-list is built from it"),
+    Knob("ssh_two_factor", True, _is_bool,
+         "SSH needs the key and a TOTP code from the admin's phone (guide 3.10)"),
+    Knob("ssh_two_factor_strict", False, _is_bool,
+         "refuse admins not yet enrolled even while some are (otherwise they use key + password)"),
+    Knob("ssh_strong_crypto", True, _is_bool,
+         "only the ciphers, key exchanges, MACs and host keys of ssh-audit's hardened policy"),
+    Knob("ssh_allow_users", [], _username_list,
+         "if set, only these users may log in over SSH (every admin must be listed)"),
+    Knob("ssh_allow_groups", [], _username_list,
+         "if set, only members of these groups may log in over SSH (admin_group must be listed)"),
+    Knob("ssh_probe_user", None, _optional_username,
+         "admin whose fresh login proves access before password and root login are turned off"),
+    Knob("ssh_probe_key", None, _optional_path,
+         "private key for that login, on the operator's machine (default: the key pyinfra connects with)"),
     Knob("app_user", "application", _username,
          "locked account the application runs as: no home, no shell, no password (guide 4.1)",
          group="app_servers"),
@@ -206,6 +237,10 @@ class AdminUser:
     password_hash: Secret
     # Only known where the operator's store has it; pyinfra needs it to sudo as this admin.
     sudo_password: Secret | None
+    two_factor: bool
+    # Present when two_factor is on: from the store, generated there on first use.
+    totp_secret: Secret | None
+    totp_scratch_codes: Secret | None
 
 
 @dataclass(frozen=True)
@@ -239,9 +274,25 @@ class Settings:
     private_ip: str | None
     admin_cidrs: tuple[str, ...]
     app_user: str
+    ssh_two_factor: bool
+    ssh_two_factor_strict: bool
+    ssh_strong_crypto: bool
+    ssh_allow_users: tuple[str, ...]
+    ssh_allow_groups: tuple[str, ...]
+    # Where the operator's machine reaches this host's sshd, and who proves a fresh login works.
+    ssh_address: str
+    ssh_port: int
+    probe_user: str | None
+    probe_key: str | None
 
     def admin(self, name: str) -> AdminUser | None:
         return next((admin for admin in self.admin_users if admin.name == name), None)
+
+    def admins_without_two_factor(self) -> list[str]:
+        """Admins who log in with key + password until they enroll (empty when 2FA is off)."""
+        if not self.ssh_two_factor:
+            return []
+        return [admin.name for admin in self.admin_users if not admin.two_factor]
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -363,7 +414,20 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
             host, entry["name"], connect_user, values["sudo_require_password"]
         )
         problems += admin_problems
-        admins.append(AdminUser(entry["name"], tuple(entry["ssh_keys"]), password_hash, sudo_password))
+        two_factor = entry.get("two_factor", True)
+        totp_secret = totp_scratch = None
+        if values["ssh_two_factor"] and two_factor:
+            totp_secret, totp_scratch = totp.enroll(entry["name"], host.name)
+            problem = totp.problem_with(totp_secret, totp_scratch)
+            if problem:
+                problems.append(Problem(host.name, "admin_users", entry["name"], f"has a bad secret: {problem}",
+                                        "delete both TOTP files of this admin from the store to generate new ones"))
+        admins.append(AdminUser(
+            entry["name"], tuple(entry["ssh_keys"]), password_hash, sudo_password,
+            two_factor, totp_secret, totp_scratch,
+        ))
+    admin_names = [admin.name for admin in admins]
+    problems += _ssh_access_problems(host, values, admin_names, data)
 
     if not admins and (values["sudo_require_password"] or values["lock_root_password"]):
         problems.append(Problem(
@@ -404,7 +468,47 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
         private_ip=values["private_ip"],
         admin_cidrs=tuple(values["admin_cidrs"]),
         app_user=values["app_user"],
+        ssh_two_factor=values["ssh_two_factor"],
+        ssh_two_factor_strict=values["ssh_two_factor_strict"],
+        ssh_strong_crypto=values["ssh_strong_crypto"],
+        ssh_allow_users=tuple(values["ssh_allow_users"]),
+        ssh_allow_groups=tuple(values["ssh_allow_groups"]),
+        ssh_address=data.get("ssh_hostname") or host.name,
+        ssh_port=data.get("ssh_port") or 22,
+        probe_user=values["ssh_probe_user"] or (admin_names[0] if admin_names else None),
+        probe_key=values["ssh_probe_key"] or data.get("ssh_key"),
     ), []
+
+
+def _ssh_access_problems(host, values: dict, admin_names: list[str], data: dict) -> list[Problem]:
+    """Settings that would let the SSH hardening shut every admin out."""
+    problems = []
+    allow_users = values["ssh_allow_users"]
+    missing = [name for name in admin_names if allow_users and name not in allow_users]
+    if missing:
+        problems.append(Problem(
+            host.name, "ssh_allow_users", allow_users, f"leaves out admin(s) {', '.join(missing)}",
+            "add every admin to ssh_allow_users (or leave it empty)",
+        ))
+    allow_groups = values["ssh_allow_groups"]
+    if allow_groups and values["admin_group"] not in allow_groups:
+        problems.append(Problem(
+            host.name, "ssh_allow_groups", allow_groups, f"leaves out admin_group {values['admin_group']!r}",
+            "add admin_group to ssh_allow_groups (or leave it empty)",
+        ))
+    probe_user = values["ssh_probe_user"]
+    if probe_user is not None and probe_user not in admin_names:
+        problems.append(Problem(
+            host.name, "ssh_probe_user", probe_user, "is not one of admin_users",
+            "name an admin whose private key is on this machine",
+        ))
+    probe_key = values["ssh_probe_key"] or data.get("ssh_key")
+    if probe_key is not None and not Path(probe_key).expanduser().is_file():
+        problems.append(Problem(
+            host.name, "ssh_probe_key" if values["ssh_probe_key"] else "ssh_key", probe_key,
+            "is not a file on this machine", "give the path of the admin's private key",
+        ))
+    return problems
 
 
 _validated: dict[str, Settings] = {}

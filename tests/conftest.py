@@ -3,6 +3,8 @@ remove them, even when a test fails."""
 
 from __future__ import annotations
 
+import os
+
 import docker
 import pytest
 
@@ -12,7 +14,10 @@ from harness.operator import Operator
 
 @pytest.fixture(scope="session")
 def operator(tmp_path_factory) -> Operator:
-    return Operator(tmp_path_factory.mktemp("operator"))
+    operator = Operator(tmp_path_factory.mktemp("operator"))
+    # Tests log in with the same store as pyinfra runs: TOTP windows used are shared.
+    os.environ["HARDENING_SECRETS_DIR"] = str(operator.secrets)
+    return operator
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,12 @@
 """Fault injection: try to land a sudoers drop-in with a syntax error over the managed one."""
 
+from pyinfra import host
+
 from hardening.files import validated_file
+from hardening.settings import settings_for
 from hardening.sudo import MANAGED_DROP_IN, SUDOERS_VALIDATOR
+
+settings_for(host)  # as every deploy does: connects through sudo with the stored password
 
 validated_file(
     name="Land a broken sudoers drop-in",

@@ -18,6 +18,9 @@ from .containers import REPO, Machine
 
 ADMIN = "alice"
 ADMIN_PASSWORD = "Correct-Horse-42-Battery"
+# A second enrolled admin for refused logins, so TOTP rate limits never touch alice's logins.
+OTHER_ADMIN = "carol"
+OTHER_ADMIN_PASSWORD = "Other-Horse-17-Battery"
 ROLE_GROUPS = {"app": "app_servers", "db": "db_servers", "backup": "backup_servers"}
 DEPLOYS = {role: f"deploys/{role}_server.py" for role in ROLE_GROUPS}
 
@@ -73,13 +76,30 @@ class Operator:
         self.root_public_key = make_key(self.root_key, "operator@test")
         self.admin_key = home / "alice_ed25519"
         self.admin_public_key = make_key(self.admin_key, "alice@test")
+        self.other_admin_key = home / "carol_ed25519"
+        self.other_admin_public_key = make_key(self.other_admin_key, "carol@test")
         self.secrets = home / "secrets"
-        write_secret(self.secrets, f"admin-{ADMIN}.password-hash", crypt_hash(admin_password))
-        write_secret(self.secrets, f"admin-{ADMIN}.password", admin_password)
+        for name, password in ((ADMIN, admin_password), (OTHER_ADMIN, OTHER_ADMIN_PASSWORD)):
+            write_secret(self.secrets, f"admin-{name}.password-hash", crypt_hash(password))
+            write_secret(self.secrets, f"admin-{name}.password", password)
         self.group_data = home / "group_data"
         self.group_data.mkdir()
-        self.write_group_data("all", {"admin_users": [{"name": ADMIN, "ssh_keys": [self.admin_public_key]}]})
+        self.write_group_data("all", self.base_group_data())
         self.known_hosts = home / "known_hosts"
+
+    def totp_secret(self, admin: str) -> str:
+        """The admin's TOTP secret, as the deploy generated it into the store."""
+        return (self.secrets / f"admin-{admin}.totp-secret").read_text().strip()
+
+    def base_group_data(self) -> dict:
+        """Two admins; alice's private key is the operator's, so runs prove logins with it."""
+        return {
+            "admin_users": [
+                {"name": ADMIN, "ssh_keys": [self.admin_public_key]},
+                {"name": OTHER_ADMIN, "ssh_keys": [self.other_admin_public_key]},
+            ],
+            "ssh_probe_key": str(self.admin_key),
+        }
 
     def write_group_data(self, group: str, values: dict, folder: Path | None = None) -> Path:
         folder = folder or self.group_data
@@ -143,7 +163,7 @@ def _failures_in_log(log: str) -> dict[str, list[str]]:
         started = re.match(r"--> Starting operation: (.*?)\s*$", line)
         if started:
             operation = started.group(1)
-        error = re.match(r"\s*\[(\S+)\] Error", line)
+        error = re.match(r"\s*\[(\S+)\]\s+Error", line)
         if error and operation:
             failed.setdefault(error.group(1), []).append(operation)
     return failed

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import paramiko
 
+from hardening.totp import fresh_code, peer_label
+
 from .containers import Machine
 
 
@@ -18,19 +20,23 @@ class Result:
 
 
 class Session:
-    def __init__(self, client: paramiko.SSHClient):
-        self.client = client
+    """An authenticated SSH transport that runs commands on fresh channels."""
+
+    def __init__(self, transport: paramiko.Transport):
+        self.transport = transport
 
     def run(self, command: str, stdin: str | None = None, timeout: float = 60) -> Result:
-        channel_in, channel_out, channel_err = self.client.exec_command(command, timeout=timeout)
+        channel = self.transport.open_session(timeout=timeout)
+        channel.settimeout(timeout)
+        channel.exec_command(command)
         if stdin is not None:
-            channel_in.write(stdin)
-            channel_in.channel.shutdown_write()
-        status = channel_out.channel.recv_exit_status()
-        return Result(status, channel_out.read().decode(), channel_err.read().decode())
+            channel.sendall(stdin.encode())
+        channel.shutdown_write()
+        stdout, stderr = channel.makefile("rb").read(), channel.makefile_stderr("rb").read()
+        return Result(channel.recv_exit_status(), stdout.decode(), stderr.decode())
 
     def close(self) -> None:
-        self.client.close()
+        self.transport.close()
 
     def __enter__(self) -> "Session":
         return self
@@ -39,20 +45,42 @@ class Session:
         self.close()
 
 
-def login(machine: Machine, user: str, key: Path | None = None, password: str | None = None) -> Session:
-    """A logged-in session, or paramiko's AuthenticationException when the server refuses."""
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(
-        "127.0.0.1",
-        port=machine.ssh_port,
-        username=user,
-        key_filename=str(key) if key else None,
-        password=password,
-        allow_agent=False,
-        look_for_keys=False,
-        timeout=15,
-        banner_timeout=15,
-        auth_timeout=15,
-    )
-    return Session(client)
+def connect(machine: Machine) -> paramiko.Transport:
+    transport = paramiko.Transport(("127.0.0.1", machine.ssh_port))
+    transport.start_client(timeout=15)
+    return transport
+
+
+def login(machine: Machine, user: str, key: Path | None = None, password: str | None = None,
+          totp_secret: str | None = None, code: str | None = None) -> Session:
+    """A logged-in session, or paramiko's AuthenticationException when the server refuses.
+
+    Offers the key, then answers keyboard-interactive prompts with a TOTP code (a fresh one from
+    ``totp_secret``, or ``code`` as given) when the server asks for one; or logs in with
+    ``password`` alone.
+    """
+    transport = connect(machine)
+    try:
+        if password is not None:
+            transport.auth_password(user, password, fallback=False)
+        else:
+            transport.auth_publickey(user, paramiko.PKey.from_path(key))
+            if not transport.is_authenticated() and (totp_secret or code):
+                answer = code or fresh_code(totp_secret, peer_label(user, transport.getpeername()))
+                transport.auth_interactive(user, lambda title, instructions, prompts: [answer for _ in prompts])
+        if not transport.is_authenticated():
+            raise paramiko.AuthenticationException(f"{user} is not fully authenticated")
+    except Exception:
+        transport.close()
+        raise
+    return Session(transport)
+
+
+def key_only(machine: Machine, user: str, key: Path) -> tuple[bool, list[str]]:
+    """Offer only the key: (authenticated?, methods the server still asks for)."""
+    transport = connect(machine)
+    try:
+        remaining = transport.auth_publickey(user, paramiko.PKey.from_path(key))
+        return transport.is_authenticated(), remaining
+    finally:
+        transport.close()

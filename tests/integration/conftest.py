@@ -4,12 +4,14 @@ VMs, then driven through the operator's whole first-run flow once for the sessio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from harness.containers import RELEASES, Fleet, Machine, build_images
 from harness.operator import ADMIN, DEPLOYS, ROLE_GROUPS, Operator, Run
 from harness.provider import act_like_a_provider_image, fingerprint
+from harness.ssh import login
 
 
 @dataclass
@@ -22,8 +24,9 @@ class Deployment:
     untouched_by_rejected: bool
     dry: Run  # --dry --diff before anything was applied
     untouched_by_dry: bool
-    first: dict[str, Run]  # role -> first real run of that role's deploy
-    second: dict[str, Run]  # role -> the run right after
+    first: Run  # the first real run, all three deploys at once, connected as root
+    second: dict[str, Run]  # role -> the run right after, as the admin (key + TOTP + sudo), -v
+    admin_inventory: Path
 
 
 @pytest.fixture(scope="session", params=RELEASES)
@@ -49,10 +52,25 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
         dry = operator.pyinfra(inventory, *DEPLOYS.values(), args=("--dry", "--diff"))
         untouched_by_dry = before == {role: fingerprint(m) for role, m in machines.items()}
 
-        first = {role: operator.pyinfra(inventory, deploy) for role, deploy in DEPLOYS.items()}
-        second = {role: operator.pyinfra(inventory, deploy) for role, deploy in DEPLOYS.items()}
+        # The README's first run: every deploy in one go, as root (root login ends with it).
+        first = operator.pyinfra(inventory, *DEPLOYS.values())
+        # Root login is off now: re-runs connect as the admin, as the README tells operators.
+        as_admin = operator.inventory(machines, user=ADMIN, name=f"as-admin-{release}")
+        second = {role: operator.pyinfra(as_admin, deploy, args=("-v",)) for role, deploy in DEPLOYS.items()}
         yield Deployment(
-            release, machines, rejected, untouched_by_rejected, dry, untouched_by_dry, first, second
+            release, machines, rejected, untouched_by_rejected, dry, untouched_by_dry, first, second, as_admin
         )
     finally:
         fleet.remove()
+
+
+@pytest.fixture(scope="session")
+def admin_sessions(deployment, operator):
+    """One SSH session per host as alice (key + TOTP), shared so TOTP rate limits stay clear."""
+    sessions = {
+        role: login(machine, ADMIN, key=operator.admin_key, totp_secret=operator.totp_secret(ADMIN))
+        for role, machine in deployment.machines.items()
+    }
+    yield sessions
+    for session in sessions.values():
+        session.close()

@@ -6,17 +6,14 @@ import pytest
 
 from harness.operator import ADMIN, ROLE_GROUPS
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER
-from harness.ssh import login
 
 STRONG_PASSWORD = "Wx7#kvq-Lmzt"
 TEST_USER_PASSWORD = "Start-Pass-2024"
 
 
 @pytest.mark.parametrize("role", list(ROLE_GROUPS))
-def test_admin_logs_in_with_key_and_has_bash_and_sudo_group(deployment, operator, role):
-    machine = deployment.machines[role]
-    with login(machine, ADMIN, key=operator.admin_key) as session:
-        result = session.run("echo $SHELL; id -nG; stat -c '%a %U' ~/.ssh ~/.ssh/authorized_keys")
+def test_admin_logs_in_and_has_bash_sudo_group_and_private_keys_file(admin_sessions, role):
+    result = admin_sessions[role].run("echo $SHELL; id -nG; stat -c '%a %U' ~/.ssh ~/.ssh/authorized_keys")
     shell, groups, ssh_dir, keys_file = result.stdout.splitlines()
     assert shell == "/bin/bash"
     assert "sudo" in groups.split()

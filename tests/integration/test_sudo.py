@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from harness.operator import ADMIN, ADMIN_PASSWORD, ROLE_GROUPS
+from harness.operator import ADMIN_PASSWORD, ROLE_GROUPS
 from harness.provider import PROVIDER_USER
-from harness.ssh import login
 
 
 @pytest.mark.parametrize("role", list(ROLE_GROUPS))
-def test_admin_sudo_needs_the_password_and_works_with_it(deployment, operator, role):
-    with login(deployment.machines[role], ADMIN, key=operator.admin_key) as session:
-        without = session.run("sudo -n true")
-        assert without.status != 0
-        assert "password is required" in without.stderr
-        wrong = session.run("sudo -S -k -p '' true", stdin="not-the-password\n" * 3)
-        assert wrong.status != 0
-        right = session.run("sudo -S -k -p '' id -u", stdin=ADMIN_PASSWORD + "\n")
-        assert right.status == 0 and right.stdout.strip() == "0"
+def test_admin_sudo_needs_the_password_and_works_with_it(admin_sessions, role):
+    session = admin_sessions[role]
+    without = session.run("sudo -n true")
+    assert without.status != 0
+    assert "password is required" in without.stderr
+    wrong = session.run("sudo -S -k -p '' true", stdin="not-the-password\n" * 3)
+    assert wrong.status != 0
+    right = session.run("sudo -S -k -p '' id -u", stdin=ADMIN_PASSWORD + "\n")
+    assert right.status == 0 and right.stdout.strip() == "0"
 
 
 def test_no_nopasswd_rule_is_left_in_any_sudoers_file(deployment):
@@ -32,17 +31,15 @@ def test_no_nopasswd_rule_is_left_in_any_sudoers_file(deployment):
 BROKEN_SUDOERS_DEPLOY = "tests/deploys/broken_sudoers.py"
 
 
-def test_a_broken_sudoers_candidate_never_replaces_the_live_file(deployment, operator):
+def test_a_broken_sudoers_candidate_never_replaces_the_live_file(deployment, operator, admin_sessions):
     machine = deployment.machines["app"]
     live = "/etc/sudoers.d/10-hardening"
     before = machine.check(f"sha256sum {live}")
-    inventory = operator.inventory({"app": machine}, name=f"broken-{deployment.release}")
 
-    run = operator.pyinfra(inventory, BROKEN_SUDOERS_DEPLOY)
+    run = operator.pyinfra(deployment.admin_inventory, BROKEN_SUDOERS_DEPLOY, args=("--limit", machine.name))
 
     assert run.returncode != 0 and run.failed, run.output
     assert "failed validation; the live file was left as it was" in run.output
     assert machine.check(f"sha256sum {live}") == before
     assert machine.exec(f"ls {live}.hardening-candidate").returncode != 0, "candidate left behind"
-    with login(machine, ADMIN, key=operator.admin_key) as session:
-        assert session.run("sudo -S -k -p '' true", stdin=ADMIN_PASSWORD + "\n").status == 0
+    assert admin_sessions["app"].run("sudo -S -k -p '' true", stdin=ADMIN_PASSWORD + "\n").status == 0

@@ -1,0 +1,448 @@
+"""SSH: keys only, TOTP as a second factor, ssh-audit's hardened crypto (guide 3.7, 3.8, 3.10),
+applied so that it cannot lock the operator out.
+
+Order of a run that changes sshd:
+1. the managed drop-in lands with everything except the lock: password and root login stay as
+   they were, and only the probe admin already needs key (+ TOTP); sshd reloads;
+2. from the operator's machine, a fresh SSH login as that admin must succeed (the probe);
+3. only then the final drop-in turns password and root login off, and sshd reloads again.
+Each candidate passes ``sshd -t`` and an ``sshd -T`` check of the effective values first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shlex
+import time
+from dataclasses import dataclass
+
+import paramiko
+from pyinfra import host
+from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
+from pyinfra.facts.files import File, FileContents
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import python
+
+from . import totp
+from .files import render, upload_secret, validated_file
+from .packages import ensure_packages
+from .secrets import Secret
+from .settings import Settings
+
+MAIN_CONFIG = "/etc/ssh/sshd_config"
+DROP_IN_DIR = "/etc/ssh/sshd_config.d"
+MANAGED_DROP_IN = f"{DROP_IN_DIR}/00-hardening.conf"
+INCLUDE_LINE = f"Include {DROP_IN_DIR}/*.conf"
+PAM_SSHD = "/etc/pam.d/sshd"
+RSA_HOST_KEY = "/etc/ssh/ssh_host_rsa_key"
+ED25519_HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
+MIN_RSA_BITS = 4096
+MIN_MODULUS_BITS = 3072
+NEUTRALISED = "# neutralised by pyinfra-hardening (set in 00-hardening.conf): "
+
+
+@dataclass(frozen=True)
+class CryptoProfile:
+    policy: str
+    kex: tuple[str, ...]
+    macs: tuple[str, ...]
+    ciphers: tuple[str, ...] = (
+        "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes256-ctr", "aes192-ctr",
+        "aes128-gcm@openssh.com", "aes128-ctr",
+    )
+    host_key_algorithms: tuple[str, ...] = ("ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256")
+
+
+_ETM_256_FIRST = ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "umac-128-etm@openssh.com")
+_ETM_512_FIRST = ("hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com")
+# (distribution, major version) -> the algorithms of ssh-audit's hardening guide for that release.
+CRYPTO_PROFILES = {
+    ("Debian", 12): CryptoProfile(
+        "Hardened Debian 12 (version 3)",
+        kex=("sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com", "curve25519-sha256",
+             "curve25519-sha256@libssh.org", "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
+             "diffie-hellman-group-exchange-sha256"),
+        macs=_ETM_256_FIRST,
+    ),
+    ("Debian", 13): CryptoProfile(
+        "Hardened Debian 13 (version 1)",
+        kex=("mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"),
+        macs=_ETM_512_FIRST,
+    ),
+    ("Ubuntu", 22): CryptoProfile(
+        "Hardened Ubuntu Server 22.04 LTS (version 6)",
+        kex=("sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
+             "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
+             "diffie-hellman-group-exchange-sha256"),
+        macs=_ETM_256_FIRST,
+    ),
+    ("Ubuntu", 24): CryptoProfile(
+        "Hardened Ubuntu Server 24.04 LTS (version 2)",
+        kex=("sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
+             "diffie-hellman-group18-sha512", "diffie-hellman-group-exchange-sha256",
+             "diffie-hellman-group16-sha512"),
+        macs=_ETM_512_FIRST,
+    ),
+}
+
+
+# --- facts ---------------------------------------------------------------------------------------
+
+
+class RsaHostKeyBits(FactBase):
+    """Size of the RSA host key, or None when there is none."""
+
+    def command(self) -> str:
+        return f"ssh-keygen -lf {RSA_HOST_KEY}.pub 2>/dev/null | cut -d' ' -f1 || true"
+
+    def process(self, output):
+        return int(output[0]) if output and output[0].strip().isdigit() else None
+
+
+class WeakModuli(FactBase):
+    """How many Diffie-Hellman group-exchange moduli are smaller than the policy allows."""
+
+    def command(self) -> str:
+        return f"awk '!/^#/ && $5 < {MIN_MODULUS_BITS - 1}' /etc/ssh/moduli 2>/dev/null | wc -l"
+
+    def process(self, output) -> int:
+        return int(output[0])
+
+
+class SshdDropIns(FactBase):
+    """The drop-in files sshd reads, in its order."""
+
+    def command(self) -> str:
+        return f"ls -1 {DROP_IN_DIR}/*.conf 2>/dev/null || true"
+
+    default = list
+
+    def process(self, output):
+        return sorted(line.strip() for line in output if line.strip())
+
+
+class SshdUnit(FactBase):
+    """The systemd unit of the SSH daemon: ssh.service on Debian and Ubuntu, sshd elsewhere."""
+
+    def command(self) -> str:
+        return "systemctl list-unit-files ssh.service >/dev/null 2>&1 && echo ssh.service || echo sshd.service"
+
+    def process(self, output) -> str:
+        return output[0].strip()
+
+
+class FirstLineSha256(FactBase):
+    """SHA-256 of a file's first line (a secret's fingerprint, so the secret never travels back)."""
+
+    def command(self, path: str) -> str:
+        return f"test -f {shlex.quote(path)} && head -n1 {shlex.quote(path)} | tr -d '\\n' | sha256sum || true"
+
+    def process(self, output):
+        return output[0].split()[0] if output and output[0].strip() else None
+
+
+# --- validation of a candidate in sshd's real context -------------------------------------------
+
+
+def sshd_validator(dest: str, probe_user: str, expect: list[str]) -> str:
+    """A shell check for a candidate of ``dest``: the whole configuration, with the candidate in
+    place of ``dest``, must pass ``sshd -t`` and show ``expect`` in ``sshd -T`` for the admin."""
+    relative = dest.removeprefix("/etc/ssh/")
+    checks = " && ".join(
+        f"(grep -qix {shlex.quote(line)} \"$dir/effective\" || "
+        f"(echo 'sshd would not apply: {line} (a file read earlier sets it)' >&2; false))"
+        for line in expect
+    )
+    return (
+        "(dir=$(mktemp -d) && cp -a /etc/ssh/. \"$dir/\" && cp {} \"$dir/" + relative + "\" && "
+        "sed -i \"s#/etc/ssh/#$dir/#g\" \"$dir/sshd_config\" && "
+        "sshd -t -f \"$dir/sshd_config\" && "
+        f"sshd -T -f \"$dir/sshd_config\" -C user={probe_user},host=localhost,addr=127.0.0.1 "
+        "> \"$dir/effective\" && " + (checks or "true") + "; status=$?; rm -rf \"$dir\"; exit $status)"
+    )
+
+
+def expected_effective(settings: Settings, final: bool) -> list[str]:
+    """What ``sshd -T`` must print for the probe admin once the candidate is in place."""
+    lines = [f"authenticationmethods {authentication_methods(settings)}", "pubkeyauthentication yes"]
+    if final:
+        lines += ["permitrootlogin no", "passwordauthentication no"]
+    if settings.ssh_two_factor:
+        lines.append("kbdinteractiveauthentication yes")
+    return lines
+
+
+def authentication_methods(settings: Settings) -> str:
+    return "publickey,keyboard-interactive" if settings.ssh_two_factor else "publickey"
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+@operation()
+def rsa_host_key(bits: int):
+    """An RSA host key of at least ``bits`` bits (clients see a new RSA fingerprint once)."""
+    current = host.get_fact(RsaHostKeyBits)
+    if current is not None and current >= bits:
+        host.noop(f"RSA host key has {current} bits")
+        return
+    key = shlex.quote(RSA_HOST_KEY)
+    yield StringCommand(f"rm -f {key} {key}.pub && ssh-keygen -q -t rsa -b {bits} -N '' -f {key}")
+
+
+@operation()
+def ed25519_host_key():
+    if host.get_fact(File, path=ED25519_HOST_KEY):
+        host.noop("ed25519 host key exists")
+        return
+    yield StringCommand(f"ssh-keygen -q -t ed25519 -N '' -f {ED25519_HOST_KEY}")
+
+
+@operation()
+def strong_moduli():
+    """Drop group-exchange moduli under the policy's minimum size from /etc/ssh/moduli."""
+    if not host.get_fact(WeakModuli):
+        host.noop("no weak moduli")
+        return
+    yield StringCommand(
+        f"awk '/^#/ || $5 >= {MIN_MODULUS_BITS - 1}' /etc/ssh/moduli > /etc/ssh/moduli.hardening "
+        "&& mv -f /etc/ssh/moduli.hardening /etc/ssh/moduli"
+    )
+
+
+@operation()
+def totp_secret_file(user: str, secret: Secret, scratch_codes: Secret):
+    """The admin's ~/.google_authenticator, written only when its secret differs.
+
+    The PAM module rewrites the file at each login (used codes, rate limits, spent scratch
+    codes), so only the secret on its first line is compared: a re-run never rotates it.
+    """
+    path = f"/home/{user}/.google_authenticator"
+    wanted = hashlib.sha256(secret.reveal().encode()).hexdigest()
+    if host.get_fact(FirstLineSha256, path=path) == wanted:
+        host.noop(f"{user} is enrolled with the stored TOTP secret")
+        return
+    host.log(f"Will write {path} (TOTP secret, not shown)")
+    yield from upload_secret(path, totp.google_authenticator_file(secret, scratch_codes), user, user, "400")
+
+
+def pam_sshd_lines(current: list[str], totp_line: str | None) -> str:
+    """/etc/pam.d/sshd with the TOTP module first (or nowhere when ``totp_line`` is None)."""
+    kept = [line for line in current if "pam_google_authenticator.so" not in line]
+    return "".join(f"{line}\n" for line in ([totp_line] if totp_line else []) + kept)
+
+
+def totp_pam_line(strict: bool) -> str:
+    # nullok: an admin with no ~/.google_authenticator yet is asked for the account password
+    # instead (ignore=ignore falls through to common-auth); strict refuses them.
+    if strict:
+        return "auth [success=done new_authtok_reqd=done default=die] pam_google_authenticator.so"
+    return "auth [success=done new_authtok_reqd=done ignore=ignore default=die] pam_google_authenticator.so nullok"
+
+
+def neutralise(lines: list[str], keywords: set[str]) -> str:
+    """Comment out the settings of ``keywords`` in another drop-in; ours would win anyway."""
+    result = []
+    for line in lines:
+        words = line.split()
+        if words and not line.lstrip().startswith("#") and words[0].lower() in keywords:
+            result.append(NEUTRALISED + line)
+        else:
+            result.append(line)
+    return "".join(f"{line}\n" for line in result)
+
+
+def keywords_of(config: str) -> set[str]:
+    """Global keywords a config text sets (before its first Match block)."""
+    found = set()
+    for line in config.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0].lower() == "match":
+            break
+        found.add(words[0].lower())
+    return found
+
+
+@operation()
+def reload_sshd(unit: str):
+    """Reload a running sshd (existing sessions stay). A socket-activated one that is not
+    running yet reads the new configuration when it starts."""
+    yield StringCommand(f"if systemctl is-active --quiet {unit}; then systemctl reload {unit}; fi")
+
+
+# --- the probe: a fresh login from the operator's machine ---------------------------------------
+
+
+class ProbeFailed(OperationError):
+    pass
+
+
+PROBE_LOG = "hardening.ssh.probe"
+logging.getLogger(PROBE_LOG).setLevel(logging.CRITICAL)
+logging.getLogger(PROBE_LOG).propagate = False
+
+
+def probe_login(settings: Settings) -> None:
+    """Log in as the probe admin, as the operator would; raise with the reason if refused."""
+    admin = settings.admin(settings.probe_user)
+    where = f"{settings.probe_user}@{settings.ssh_address}:{settings.ssh_port}"
+    transport = None
+    try:
+        transport = _fresh_connection(settings.ssh_address, settings.ssh_port)
+        key = paramiko.PKey.from_path(settings.probe_key) if settings.probe_key else None
+        if key is None:
+            raise ProbeFailed(f"no private key to log in as {where}; set ssh_probe_key")
+        remaining = transport.auth_publickey(admin.name, key)
+        if not transport.is_authenticated() and "keyboard-interactive" in remaining:
+            if admin.totp_secret is None:
+                raise ProbeFailed(f"{where} asks for a second factor but the store has no TOTP secret")
+            code = totp.fresh_code(admin.totp_secret.reveal(), totp.peer_label(admin.name, transport.getpeername()))
+            transport.auth_interactive(admin.name, lambda title, instructions, prompts: [code for _ in prompts])
+        if not transport.is_authenticated():
+            raise ProbeFailed(f"{where} was not authenticated")
+        channel = transport.open_session(timeout=20)
+        channel.exec_command("true")
+        if channel.recv_exit_status() != 0:
+            raise ProbeFailed(f"{where} logged in but could not run a command")
+    except ProbeFailed as error:
+        raise ProbeFailed(_probe_message(settings, str(error))) from None
+    except (paramiko.SSHException, OSError, ValueError) as error:
+        raise ProbeFailed(_probe_message(settings, f"{where}: {type(error).__name__}: {error}")) from None
+    finally:
+        if transport is not None:
+            transport.close()
+
+
+def _fresh_connection(address: str, port: int, attempts: int = 20) -> paramiko.Transport:
+    """A new SSH connection; sshd resets connections for a moment while it reloads."""
+    for attempt in range(attempts):
+        transport = paramiko.Transport((address, port))
+        transport.set_log_channel(PROBE_LOG)  # a reset while sshd reloads is expected, not news
+        try:
+            transport.start_client(timeout=20)
+            return transport
+        except (paramiko.SSHException, OSError):
+            transport.close()
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def _probe_message(settings: Settings, reason: str) -> str:
+    return (
+        f"a fresh SSH login as admin {settings.probe_user} failed ({reason}). Password and root "
+        f"login were left as they were. Check the admin's key (ssh_probe_key) and TOTP secret, then re-run."
+    )
+
+
+# --- the deploy ----------------------------------------------------------------------------------
+
+
+def any_changed(operations: list):
+    """An ``_if`` condition: true once any of these operations has changed something."""
+    operations = list(operations)
+    return lambda: any(operation.did_change() for operation in operations)
+
+
+def crypto_profile(settings: Settings) -> CryptoProfile | None:
+    if not settings.ssh_strong_crypto:
+        return None
+    distribution = host.get_fact(LinuxDistribution)
+    key = (distribution.get("name"), distribution.get("major"))
+    if key not in CRYPTO_PROFILES:
+        supported = ", ".join(f"{name} {major}" for name, major in CRYPTO_PROFILES)
+        raise OperationError(
+            f"{host.name}: no hardened SSH crypto profile for {key[0]} {key[1]} (have: {supported}); "
+            "set ssh_strong_crypto = False for this host"
+        )
+    return CRYPTO_PROFILES[key]
+
+
+def render_drop_in(settings: Settings, crypto: CryptoProfile | None, final: bool) -> str:
+    return render(
+        MANAGED_DROP_IN,
+        final=final,
+        two_factor=settings.ssh_two_factor,
+        methods=authentication_methods(settings),
+        allow_users=settings.ssh_allow_users,
+        allow_groups=settings.ssh_allow_groups,
+        crypto=crypto,
+        probe_user=settings.probe_user,
+    )
+
+
+def main_config_with_include(lines: list[str]) -> str | None:
+    """The main config with the drop-in Include as its first directive; None if it already is."""
+    directives = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if directives and directives[0] == INCLUDE_LINE:
+        return None
+    kept = [line for line in lines if line.strip() != INCLUDE_LINE]
+    return "".join(f"{line}\n" for line in [INCLUDE_LINE, *kept])
+
+
+@deploy("SSH")
+def harden_ssh(settings: Settings):
+    crypto = crypto_profile(settings)
+    unit = host.get_fact(SshdUnit)
+    changed = []  # operations after which sshd must reload
+
+    if settings.ssh_two_factor:
+        ensure_packages("Install the TOTP PAM module", ["libpam-google-authenticator"])
+        for admin in settings.admin_users:
+            if admin.totp_secret:
+                totp_secret_file(name=f"TOTP enrollment of {admin.name}", user=admin.name,
+                                 secret=admin.totp_secret, scratch_codes=admin.totp_scratch_codes)
+        not_enrolled = settings.admins_without_two_factor()
+        if not_enrolled and not settings.ssh_two_factor_strict:
+            host.log(f"Not enrolled in TOTP yet (key + password until they are): {', '.join(not_enrolled)}")
+    strict = settings.ssh_two_factor_strict or not settings.admins_without_two_factor()
+    pam_text = pam_sshd_lines(host.get_fact(FileContents, path=PAM_SSHD) or [],
+                              totp_pam_line(strict) if settings.ssh_two_factor else None)
+    validated_file(name="PAM for sshd: TOTP module first" if settings.ssh_two_factor else "PAM for sshd: no TOTP",
+                   dest=PAM_SSHD, content=pam_text, validator=None)
+
+    if crypto:
+        changed.append(rsa_host_key(name=f"RSA host key of {MIN_RSA_BITS} bits", bits=MIN_RSA_BITS))
+        changed.append(ed25519_host_key(name="ed25519 host key"))
+        changed.append(strong_moduli(name=f"Group-exchange moduli of {MIN_MODULUS_BITS} bits or more"))
+
+    main_text = main_config_with_include(host.get_fact(FileContents, path=MAIN_CONFIG) or [])
+    if main_text is not None:
+        changed.append(validated_file(
+            name=f"{MAIN_CONFIG} reads {DROP_IN_DIR} first", dest=MAIN_CONFIG, content=main_text,
+            validator=sshd_validator(MAIN_CONFIG, settings.probe_user, []),
+        ))
+
+    final = render_drop_in(settings, crypto, final=True)
+    managed = keywords_of(final)
+    for path in host.get_fact(SshdDropIns):
+        if path == MANAGED_DROP_IN:
+            continue
+        lines = host.get_fact(FileContents, path=path) or []
+        if keywords_of("\n".join(lines)) & managed:
+            changed.append(validated_file(
+                name=f"Neutralise settings in {path} that 00-hardening.conf owns", dest=path,
+                content=neutralise(lines, managed), validator=sshd_validator(path, settings.probe_user, []),
+            ))
+
+    current = host.get_fact(FileContents, path=MANAGED_DROP_IN)
+    if current is None or "".join(f"{line}\n" for line in current) != final:
+        staged = validated_file(
+            name="sshd drop-in, stage 1: hardened, password and root login as they were",
+            dest=MANAGED_DROP_IN, content=render_drop_in(settings, crypto, final=False),
+            validator=sshd_validator(MANAGED_DROP_IN, settings.probe_user, expected_effective(settings, False)),
+        )
+        reload_sshd(name=f"Reload {unit} (stage 1)", unit=unit, _if=any_changed([*changed, staged]))
+        python.call(name=f"Prove a fresh SSH login as {settings.probe_user} works", function=probe_login,
+                    settings=settings)
+        changed = [validated_file(
+            name="sshd drop-in, stage 2: no password or root login",
+            dest=MANAGED_DROP_IN, content=final,
+            validator=sshd_validator(MANAGED_DROP_IN, settings.probe_user, expected_effective(settings, True)),
+        )]
+    reload_sshd(name=f"Reload {unit}", unit=unit, _if=any_changed(changed))
+

@@ -1,0 +1,120 @@
+"""TOTP on the operator's side: enrollment secrets in the secret store, and fresh codes.
+
+Each enrolled admin has ``admin-NAME.totp-secret`` (base32) and ``admin-NAME.totp-scratch-codes``
+(emergency codes, one a line) in the store. A missing pair is generated here, once, with an
+enrollment sheet (otpauth URI and QR code) written beside it and shown if a person is watching.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets as random
+import sys
+import time
+
+import pyotp
+
+from . import secrets
+from .secrets import Secret
+
+PERIOD = 30
+SCRATCH_CODES = 5
+ISSUER = "pyinfra-hardening"
+BASE32_RE = re.compile(r"^[A-Z2-7]{16,}$")
+SCRATCH_CODE_RE = re.compile(r"^\d{8}$")
+# google-authenticator options: one code per 30 s window, and the window either side of it
+# accepted; a code works once; at most 3 attempts per 30 s.
+RATE_LIMIT_LOGINS, RATE_LIMIT_SECONDS = 3, 30
+FILE_OPTIONS = (
+    '" TOTP_AUTH', '" DISALLOW_REUSE', f'" RATE_LIMIT {RATE_LIMIT_LOGINS} {RATE_LIMIT_SECONDS}', '" WINDOW_SIZE 3',
+)
+USED_COUNTERS_FILE = "totp-used-windows.json"
+
+
+def secret_name(admin: str) -> str:
+    return f"admin-{admin}.totp-secret"
+
+
+def scratch_name(admin: str) -> str:
+    return f"admin-{admin}.totp-scratch-codes"
+
+
+def problem_with(secret: Secret | None, scratch: Secret | None) -> str | None:
+    if secret is not None and not BASE32_RE.match(secret.reveal()):
+        return f"the TOTP secret in {secret.source} is not base32 of at least 16 characters (80 bits)"
+    if scratch is not None and not all(SCRATCH_CODE_RE.match(code) for code in scratch.reveal().split()):
+        return f"the scratch codes in {scratch.source} are not 8-digit numbers, one a line"
+    return None
+
+
+def enroll(admin: str, host_label: str) -> tuple[Secret, Secret]:
+    """The admin's TOTP secret and scratch codes, generated and stored if the store has none."""
+    secret = secrets.lookup(secret_name(admin))
+    scratch = secrets.lookup(scratch_name(admin))
+    if secret is None:
+        value = pyotp.random_base32(32)
+        codes = "\n".join(f"{random.randbelow(10**8):08d}" for _ in range(SCRATCH_CODES))
+        secrets.store(secret_name(admin), value)
+        secrets.store(scratch_name(admin), codes)
+        _write_enrollment_sheet(admin, host_label, value, codes)
+        secret = secrets.lookup(secret_name(admin))
+        scratch = secrets.lookup(scratch_name(admin))
+    return secret, scratch
+
+
+def _write_enrollment_sheet(admin: str, host_label: str, value: str, codes: str) -> None:
+    import qrcode
+
+    uri = pyotp.TOTP(value).provisioning_uri(name=f"{admin}@{host_label}", issuer_name=ISSUER)
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(uri)
+    picture = io.StringIO()
+    qr.print_ascii(out=picture, invert=True)
+    sheet = (
+        f"TOTP enrollment for {admin} ({ISSUER}). Scan the QR code with an authenticator app,\n"
+        f"or enter the URI by hand. Keep the scratch codes somewhere safe: each logs in once.\n\n"
+        f"{uri}\n\n{picture.getvalue()}\nScratch codes:\n{codes}\n"
+    )
+    path = secrets.store(f"admin-{admin}.totp-enrollment.txt", sheet)
+    # Shown once, to a person at a terminal; never into a log or a pipe.
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\n{sheet}\n(kept in {path})\n")
+    else:
+        sys.stderr.write(f"New TOTP secret for {admin}: enrollment sheet written to {path}\n")
+
+
+def google_authenticator_file(secret: Secret, scratch: Secret) -> str:
+    """The ~/.google_authenticator text: secret, options, scratch codes."""
+    return "\n".join([secret.reveal(), *FILE_OPTIONS, *scratch.reveal().split()]) + "\n"
+
+
+def fresh_code(secret: str, who: str) -> str:
+    """A code for ``who`` (``user@address:port``) that the server will take, waiting if needed.
+
+    The server refuses a code twice (DISALLOW_REUSE), takes the next window's code early
+    (WINDOW_SIZE 3), and turns away a fourth login within 30 s before even asking (RATE_LIMIT).
+    What was used is remembered in the secret store, across runs and parallel logins.
+    """
+    state_path = secrets.secrets_dir() / USED_COUNTERS_FILE
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    used = state.get(who, {"counter": -1, "times": []})
+    now = time.time()
+    recent = [moment for moment in used["times"] if moment > now - RATE_LIMIT_SECONDS - 1]
+    start = now
+    if len(recent) >= RATE_LIMIT_LOGINS:
+        start = recent[-RATE_LIMIT_LOGINS] + RATE_LIMIT_SECONDS + 1
+    counter = max(int(start) // PERIOD, used["counter"] + 1)
+    start = max(start, (counter - 1) * PERIOD + 1)  # the code is accepted from the window before
+    # Reserved before any wait, so parallel logins never pick the same code or moment.
+    state[who] = {"counter": counter, "times": [*recent, start][-RATE_LIMIT_LOGINS:]}
+    secrets.store(USED_COUNTERS_FILE, json.dumps(state))
+    if start > now:
+        time.sleep(start - now)
+    return pyotp.TOTP(secret).at(counter * PERIOD)
+
+
+def peer_label(user: str, address: tuple) -> str:
+    return f"{user}@{address[0]}:{address[1]}"
+

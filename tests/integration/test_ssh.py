@@ -1,0 +1,88 @@
+"""SSH as an attacker and as an admin meet it, checked from outside with paramiko."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from hardening.totp import fresh_code, peer_label
+from harness.operator import ADMIN, ADMIN_PASSWORD, OTHER_ADMIN, ROLE_GROUPS
+from harness.ssh import key_only, login
+
+POLICIES = {"debian12": "Hardened Debian 12 (version 3)", "debian13": "Hardened Debian 13 (version 1)"}
+NO_KEY_USER, NO_KEY_PASSWORD = "nokey", "No-Key-Pass-2024"
+
+
+@pytest.mark.parametrize("role", list(ROLE_GROUPS))
+def test_sshd_passes_ssh_audit_hardened_policy(deployment, role):
+    ssh_audit = Path(sys.executable).with_name("ssh-audit")
+    policy = POLICIES[deployment.release]
+    result = subprocess.run(
+        [str(ssh_audit), "-P", policy, "-p", str(deployment.machines[role].ssh_port), "127.0.0.1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0 and "Passed" in result.stdout, result.stdout
+
+
+def test_password_login_is_refused_even_with_the_right_password(deployment):
+    with pytest.raises(paramiko.AuthenticationException):
+        login(deployment.machines["app"], ADMIN, password=ADMIN_PASSWORD)
+
+
+def test_root_login_is_refused_with_the_key_that_worked_before(deployment, operator):
+    with pytest.raises(paramiko.AuthenticationException):
+        login(deployment.machines["app"], "root", key=operator.root_key)
+
+
+def test_a_user_without_a_key_is_refused(deployment, operator):
+    machine = deployment.machines["db"]
+    machine.check(f"id {NO_KEY_USER} 2>/dev/null || useradd -m {NO_KEY_USER}; "
+                  f"echo '{NO_KEY_USER}:{NO_KEY_PASSWORD}' | chpasswd")
+    with pytest.raises(paramiko.AuthenticationException):
+        login(machine, NO_KEY_USER, password=NO_KEY_PASSWORD)
+    with pytest.raises(paramiko.AuthenticationException):
+        login(machine, NO_KEY_USER, key=operator.admin_key)
+
+
+def test_admin_key_alone_is_not_enough(deployment, operator):
+    authenticated, still_needed = key_only(deployment.machines["app"], OTHER_ADMIN, operator.other_admin_key)
+    assert not authenticated
+    assert still_needed == ["keyboard-interactive"]
+
+
+def test_admin_key_and_totp_code_log_in(admin_sessions):
+    """The shared admin sessions logged in with key + a fresh code; each really runs commands."""
+    for session in admin_sessions.values():
+        assert session.run("whoami").stdout.strip() == ADMIN
+
+
+def test_wrong_and_replayed_codes_are_refused(deployment, operator):
+    machine = deployment.machines["backup"]
+    secret = operator.totp_secret(OTHER_ADMIN)
+    code = fresh_code(secret, peer_label(OTHER_ADMIN, ("127.0.0.1", machine.ssh_port)))
+    with login(machine, OTHER_ADMIN, key=operator.other_admin_key, code=code) as session:
+        assert session.run("true").status == 0
+    with pytest.raises(paramiko.AuthenticationException):
+        login(machine, OTHER_ADMIN, key=operator.other_admin_key, code=code)  # the same code again
+    wrong = f"{(int(code) + 500000) % 1000000:06d}"
+    with pytest.raises(paramiko.AuthenticationException):
+        login(machine, OTHER_ADMIN, key=operator.other_admin_key, code=wrong)
+
+
+def test_a_broken_sshd_candidate_never_lands_and_sshd_keeps_serving(deployment, operator, admin_sessions):
+    machine = deployment.machines["app"]
+    live = "/etc/ssh/sshd_config.d/00-hardening.conf"
+    before = machine.check(f"sha256sum {live}")
+
+    run = operator.pyinfra(deployment.admin_inventory, "tests/deploys/broken_sshd.py", args=("--limit", machine.name))
+
+    assert run.returncode != 0 and run.failed, run.output
+    assert "failed validation; the live file was left as it was" in run.output
+    assert machine.check(f"sha256sum {live}") == before
+    assert admin_sessions["app"].run("sudo -S -k -p '' sshd -t", stdin=ADMIN_PASSWORD + "\n").status == 0
+    authenticated, still_needed = key_only(machine, OTHER_ADMIN, operator.other_admin_key)
+    assert still_needed == ["keyboard-interactive"], "sshd stopped serving the hardened config"

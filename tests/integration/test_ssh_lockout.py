@@ -1,0 +1,110 @@
+"""Faults injected into the SSH rollout: the operator must always still get in.
+
+Each test hardens its own fresh machine (Debian 12) with its own operator and secret store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import paramiko
+import pyotp
+import pytest
+
+from harness.containers import Fleet, build_images
+from harness.operator import ADMIN, DEPLOYS, REPO, Operator, make_key
+from harness.provider import act_like_a_provider_image
+from harness.ssh import login
+
+STAGE_ONE_MARKER = "Password and root login stay as they were"
+
+
+@pytest.fixture
+def fresh(docker_client, tmp_path, monkeypatch):
+    build_images("debian12")
+    (tmp_path / "operator").mkdir()
+    operator = Operator(tmp_path / "operator")
+    monkeypatch.setenv("HARDENING_SECRETS_DIR", str(operator.secrets))
+    fleet = Fleet(docker_client, "debian12")
+    try:
+        machine = fleet.start("app", operator.root_public_key)
+        act_like_a_provider_image(machine, "app")
+        yield machine, operator, operator.inventory({"app": machine})
+    finally:
+        fleet.remove()
+
+
+def effective(machine, keyword: str) -> str:
+    return machine.check(f"sshd -T -C user={ADMIN},host=localhost,addr=127.0.0.1 | grep -i '^{keyword} '").strip()
+
+
+def test_a_failed_probe_leaves_password_and_root_login_as_they_were(fresh):
+    machine, operator, inventory = fresh
+    stranger = operator.home / "not_alices_key"
+    make_key(stranger, "stranger@test")
+    group_data = operator.write_group_data(
+        "all", {**operator.base_group_data(), "ssh_probe_key": str(stranger)}, folder=operator.home / "probe_gd"
+    )
+
+    run = operator.pyinfra(inventory, DEPLOYS["app"], group_data=group_data)
+
+    assert run.returncode != 0
+    assert "a fresh SSH login as admin alice failed" in run.output
+    assert "Password and root login were left as they were" in run.output
+    assert effective(machine, "passwordauthentication") == "passwordauthentication yes"
+    assert effective(machine, "permitrootlogin") == "permitrootlogin without-password"
+    with login(machine, "root", key=operator.root_key) as session:
+        assert session.run("true").status == 0
+
+
+def test_a_wrong_totp_secret_in_the_store_changes_nothing(fresh):
+    machine, operator, inventory = fresh
+    assert operator.pyinfra(inventory, DEPLOYS["app"]).returncode == 0
+    secret_file = operator.secrets / f"admin-{ADMIN}.totp-secret"
+    right_secret = secret_file.read_text()
+    on_host = machine.check(f"head -n1 /home/{ADMIN}/.google_authenticator")
+    as_admin = operator.inventory({"app": machine}, user=ADMIN, name="as-admin")
+
+    secret_file.write_text(pyotp.random_base32(32) + "\n")
+    refused = operator.pyinfra(as_admin, DEPLOYS["app"])
+
+    assert refused.returncode != 0
+    assert "Authentication error" in refused.output
+    assert machine.check(f"head -n1 /home/{ADMIN}/.google_authenticator") == on_host
+    secret_file.write_text(right_secret)
+    again = operator.pyinfra(as_admin, DEPLOYS["app"])
+    assert again.returncode == 0 and again.changed == {}, again.output
+
+
+def test_a_run_killed_between_the_stages_can_simply_be_run_again(fresh):
+    machine, operator, inventory = fresh
+    # Make the probe wait for a TOTP window, holding the run in stage 1 long enough to kill it.
+    now = time.time()
+    (operator.secrets / "totp-used-windows.json").write_text(json.dumps({
+        f"{ADMIN}@127.0.0.1:{machine.ssh_port}": {"counter": int(now) // 30 + 1, "times": [now, now, now]},
+    }))
+    command, env = operator.pyinfra_command(inventory, DEPLOYS["app"], args=("-y",))
+    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while STAGE_ONE_MARKER not in machine.exec("cat /etc/ssh/sshd_config.d/00-hardening.conf").stdout:
+            assert run.poll() is None, "the run ended before stage 1"
+            assert time.monotonic() < deadline, "stage 1 never landed"
+            time.sleep(0.2)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+
+    with login(machine, "root", key=operator.root_key) as session:  # stage 1 keeps root's way in
+        assert session.run("true").status == 0
+    rerun = operator.pyinfra(inventory, DEPLOYS["app"])
+    assert rerun.returncode == 0, rerun.output
+    with pytest.raises(paramiko.AuthenticationException):
+        login(machine, "root", key=operator.root_key)
+    with login(machine, ADMIN, key=operator.admin_key, totp_secret=operator.totp_secret(ADMIN)) as session:
+        assert session.run("whoami").stdout.strip() == ADMIN

@@ -6,7 +6,8 @@ see README.md, "Secrets".
 """
 
 # Required: at least one admin, with the public half of an SSH key. Their password hash goes in
-# the secret store (.secrets/admin-NAME.password-hash), never here.
+# the secret store (.secrets/admin-NAME.password-hash), never here. "two_factor": False marks an
+# admin not enrolled in TOTP yet (key + password until then); the default is True.
 # admin_users = [{"name": "alice", "ssh_keys": ["ssh-ed25519 AAAAC3Nza... alice@laptop"]}]
 
 # admin_group = "sudo"  # group whose members may sudo, always with their password (guide 3.5)
@@ -22,6 +23,14 @@ see README.md, "Secrets".
 # password_ocredit = -1  # negative: at least that many symbols (guide 3.4)
 
 # time_sync_service = "systemd-timesyncd"  # keeps the clock right; TOTP codes and logs depend on it
+
+# ssh_two_factor = True  # SSH needs the key and a TOTP code from the admin's phone (guide 3.10)
+# ssh_two_factor_strict = False  # refuse admins not enrolled yet (otherwise they log in with key + password)
+# ssh_strong_crypto = True  # only the ciphers, key exchanges, MACs and host keys of ssh-audit's hardened policy
+# ssh_allow_users = []  # if set, only these users may log in over SSH (every admin must be listed)
+# ssh_allow_groups = []  # if set, only members of these groups may log in over SSH (admin_group must be listed)
+# ssh_probe_user = None  # admin whose fresh login proves access before password and root login are turned off
+# ssh_probe_key = None  # that admin's private key on the operator's machine (default: the key pyinfra connects with)
 
 # private_ip = None  # this host's private-network address, set per host; firewall and database rules use it
 # admin_cidrs = []  # networks the operators connect from; the firewall's SSH allow-list is built from it

@@ -418,17 +418,6 @@ def harden_ssh(settings: Settings):
         ))
 
     final = render_drop_in(settings, crypto, final=True)
-    managed = keywords_of(final)
-    for path in host.get_fact(SshdDropIns):
-        if path == MANAGED_DROP_IN:
-            continue
-        lines = host.get_fact(FileContents, path=path) or []
-        if keywords_of("\n".join(lines)) & managed:
-            changed.append(validated_file(
-                name=f"Neutralise settings in {path} that 00-hardening.conf owns", dest=path,
-                content=neutralise(lines, managed), validator=sshd_validator(path, settings.probe_user, []),
-            ))
-
     current = host.get_fact(FileContents, path=MANAGED_DROP_IN)
     if current is None or "".join(f"{line}\n" for line in current) != final:
         staged = validated_file(
@@ -444,5 +433,15 @@ def harden_ssh(settings: Settings):
             dest=MANAGED_DROP_IN, content=final,
             validator=sshd_validator(MANAGED_DROP_IN, settings.probe_user, expected_effective(settings, True)),
         )]
+
+    # After the proof: another drop-in (cloud-init's) may be what allows password login today.
+    managed = keywords_of(final)
+    for path in host.get_fact(SshdDropIns):
+        lines = host.get_fact(FileContents, path=path) or []
+        if path != MANAGED_DROP_IN and keywords_of("\n".join(lines)) & managed:
+            changed.append(validated_file(
+                name=f"Neutralise settings in {path} that 00-hardening.conf owns", dest=path,
+                content=neutralise(lines, managed), validator=sshd_validator(path, settings.probe_user, []),
+            ))
     reload_sshd(name=f"Reload {unit}", unit=unit, _if=any_changed(changed))
 

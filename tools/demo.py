@@ -9,6 +9,7 @@ removed at the end; pass --keep to leave them running to poke at.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import docker
+import paramiko
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -23,7 +25,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from harness.containers import Fleet, remove_leftovers  # noqa: E402
 from harness.operator import ADMIN, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
-from harness.ssh import login  # noqa: E402
+from harness.ssh import key_only, login  # noqa: E402
 
 
 def banner(text: str) -> None:
@@ -35,19 +37,32 @@ def stream_pyinfra(operator: Operator, inventory: Path, *deploys: str, args: tup
     subprocess.run(command, cwd=REPO, env=env, check=True)
 
 
+def refused(attempt) -> bool:
+    try:
+        attempt().close()
+    except paramiko.AuthenticationException:
+        return True
+    return False
+
+
 def enforced(operator: Operator, machines, admin_password: str) -> list[tuple[str, bool]]:
     """Each control, checked from outside the way a user or an attacker would meet it."""
     app, db = machines["app"], machines["db"]
-    with login(app, ADMIN, key=operator.admin_key) as session:
+    with login(app, ADMIN, key=operator.admin_key, totp_secret=operator.totp_secret(ADMIN)) as session:
         key_login = session.run("true").status == 0
         sudo_without_password = session.run("sudo -n true").status == 0
         sudo_with_password = session.run("sudo -S -k -p '' true", stdin=admin_password + "\n").status == 0
+    key_alone, _ = key_only(app, ADMIN, operator.admin_key)
     su_root = db.exec("su -c true root", user=PROVIDER_USER, stdin=PROVIDER_ROOT_PASSWORD + "\n")
     db.check("useradd -m demo && echo 'demo:Demo-Start-2024' | chpasswd")
     weak = db.exec("passwd", user="demo", stdin="Demo-Start-2024\n" + "password1\n" * 6)
     app_user = app.check("getent passwd application").strip().split(":")
     return [
-        (f"{ADMIN} logs in with her SSH key", key_login),
+        (f"{ADMIN} logs in with her SSH key and a TOTP code", key_login),
+        (f"{ADMIN}'s key alone is not enough", not key_alone),
+        (f"{ADMIN}'s password alone is refused", refused(lambda: login(app, ADMIN, password=admin_password))),
+        ("root is refused, even with the key that worked before",
+         refused(lambda: login(app, "root", key=operator.root_key))),
         (f"{ADMIN}'s sudo asks for her password (sudo -n refused)", not sudo_without_password),
         (f"{ADMIN}'s sudo works with her password", sudo_with_password),
         ("the provider's user lost passwordless sudo", app.exec("sudo -n true", user=PROVIDER_USER).returncode != 0),
@@ -67,6 +82,7 @@ def main() -> int:
     remove_leftovers(client)
     admin_password = secrets.token_urlsafe(18)
     operator = Operator(Path(tempfile.mkdtemp(prefix="hardening-demo-")), admin_password=admin_password)
+    os.environ["HARDENING_SECRETS_DIR"] = str(operator.secrets)  # TOTP windows used, shared with pyinfra
     fleet = Fleet(client, "debian12")
     try:
         banner("Starting throwaway app, db and backup containers (Debian 12, systemd, sshd)")
@@ -81,12 +97,11 @@ def main() -> int:
         banner("Dry run: what the deploys would change (pyinfra --dry --diff)")
         stream_pyinfra(operator, inventory, *DEPLOYS.values(), args=("--dry", "--diff"))
 
-        for role, deploy in DEPLOYS.items():
-            banner(f"Applying {deploy}")
-            stream_pyinfra(operator, inventory, deploy, args=("-y",))
+        banner("Applying all three deploys, connected as root (root login ends with this run)")
+        stream_pyinfra(operator, inventory, *DEPLOYS.values(), args=("-y",))
 
-        banner("Re-running every deploy: nothing is left to change")
-        result = operator.pyinfra(inventory, *DEPLOYS.values())
+        banner(f"Re-running every deploy as {ADMIN} (key + TOTP + sudo password): nothing is left to change")
+        result = operator.pyinfra(operator.inventory(machines, user=ADMIN, name="demo-admin"), *DEPLOYS.values())
         print(f"    changed operations: {result.changed_count()}, failed: {sum(map(len, result.failed.values()))}")
 
         banner("What is now enforced, checked from outside")
@@ -95,7 +110,7 @@ def main() -> int:
             print(f"    [{'ok' if holds else 'FAILED'}] {text}")
         if options.keep:
             print(f"\n    Containers left running; log in with: ssh -i {operator.admin_key} -p "
-                  f"{machines['app'].ssh_port} {ADMIN}@127.0.0.1")
+                  f"{machines['app'].ssh_port} {ADMIN}@127.0.0.1 (TOTP enrollment sheet in {operator.secrets})")
         return 0 if all(holds for _, holds in checks) and result.changed_count() == 0 else 1
     finally:
         if not options.keep:

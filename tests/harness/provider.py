@@ -12,7 +12,8 @@ FINGERPRINTED = "/etc/passwd /etc/shadow /etc/group /etc/sudoers /etc/pam.d/comm
 
 
 def act_like_a_provider_image(machine: Machine, role: str) -> None:
-    """What cloud images ship and the guide warns about: a root password, passwordless sudo."""
+    """What cloud images ship and the guide warns about: a root password, passwordless sudo,
+    password logins over SSH."""
     machine.check(
         f"echo 'root:{PROVIDER_ROOT_PASSWORD}' | chpasswd"
         f" && useradd -m -s /bin/bash -G sudo {PROVIDER_USER}"
@@ -20,6 +21,8 @@ def act_like_a_provider_image(machine: Machine, role: str) -> None:
         " && chmod 440 /etc/sudoers.d/90-cloud-init-users"
         " && sed -i 's/^%sudo.*/%sudo\tALL=(ALL:ALL) NOPASSWD: ALL/' /etc/sudoers"
         " && visudo -c >/dev/null"
+        # cloud-init turns password logins on in a drop-in that sorts before the main file.
+        " && echo 'PasswordAuthentication yes' > /etc/ssh/sshd_config.d/50-cloud-init.conf"
     )
     if role == "app":
         # An admin account that already exists, with a group of its own the deploy must keep.

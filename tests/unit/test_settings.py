@@ -173,3 +173,39 @@ def test_settings_are_validated_once_per_run(monkeypatch):
     inventory = make_inventory()
     host = inventory.get_host("app1")
     assert settings_module.settings_for(host) is settings_module.settings_for(host)
+
+
+SSH_BAD_INPUT = [
+    ({"ssh_allow_users": ["bob"]}, "ssh_allow_users", "leaves out admin(s) alice"),
+    ({"ssh_allow_groups": ["wheel"]}, "ssh_allow_groups", "leaves out admin_group 'sudo'"),
+    ({"ssh_probe_user": "bob"}, "ssh_probe_user", "is not one of admin_users"),
+    ({"ssh_probe_key": "/nonexistent/id_ed25519"}, "ssh_probe_key", "is not a file on this machine"),
+    ({"ssh_two_factor": "yes"}, "ssh_two_factor", "True or False"),
+    ({"ssh_allow_users": "alice"}, "ssh_allow_users", "must be a list"),
+    ({"admin_users": [{"name": "alice", "ssh_keys": [ED25519_KEY], "two_factor": "no"}]},
+     "admin_users", "two_factor that is not True or False"),
+]
+
+
+@pytest.mark.parametrize("data, key, explanation", SSH_BAD_INPUT, ids=[case[1] for case in SSH_BAD_INPUT])
+def test_ssh_settings_that_would_shut_admins_out_are_refused(data, key, explanation):
+    message = problems(host_data=data)
+    assert f"host app1: {key} = " in message
+    assert explanation in message
+
+
+def test_a_malformed_totp_secret_in_the_store_is_refused(secret_store):
+    write_secret(secret_store, "admin-alice.totp-secret", "1234")
+    message = problems()
+    assert "is not base32" in message and "1234" not in message
+
+
+def test_totp_secrets_are_generated_for_enrolled_admins_only(secret_store):
+    admins = [{"name": "alice", "ssh_keys": [ED25519_KEY]},
+              {"name": "bob", "ssh_keys": [ED25519_KEY], "two_factor": False}]
+    write_secret(secret_store, "admin-bob.password-hash", crypt_hash(PASSWORD))
+    settings = validate_inventory(make_inventory(all_data={"admin_users": admins}))["app1"]
+    assert settings.admin("alice").totp_secret is not None
+    assert settings.admin("bob").totp_secret is None
+    assert settings.admins_without_two_factor() == ["bob"]
+    assert not (secret_store / "admin-bob.totp-secret").exists()

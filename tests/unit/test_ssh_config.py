@@ -1,0 +1,46 @@
+"""How the SSH configuration is composed, before any host sees it."""
+
+from __future__ import annotations
+
+from hardening import ssh
+
+
+def test_totp_line_goes_first_in_pam_and_replaces_an_older_one():
+    current = ["# PAM configuration for sshd", "auth required pam_google_authenticator.so", "@include common-auth"]
+    lines = ssh.pam_sshd_lines(current, ssh.totp_pam_line(strict=True)).splitlines()
+    assert lines[0].startswith("auth [success=done new_authtok_reqd=done default=die] pam_google_authenticator.so")
+    assert sum("pam_google_authenticator" in line for line in lines) == 1
+    assert ssh.pam_sshd_lines(current, None).count("pam_google_authenticator") == 0
+
+
+def test_staged_rollout_lets_unenrolled_admins_fall_through_to_their_password():
+    staged = ssh.totp_pam_line(strict=False)
+    assert staged.endswith("nullok") and "ignore=ignore" in staged
+    assert "nullok" not in ssh.totp_pam_line(strict=True)
+
+
+def test_conflicting_settings_in_other_drop_ins_are_commented_out():
+    cloud_init = ["PasswordAuthentication yes", "# PermitRootLogin yes", "ClientAliveInterval 120"]
+    result = ssh.neutralise(cloud_init, {"passwordauthentication", "permitrootlogin"}).splitlines()
+    assert result == [
+        ssh.NEUTRALISED + "PasswordAuthentication yes", "# PermitRootLogin yes", "ClientAliveInterval 120"
+    ]
+
+
+def test_keywords_stop_at_the_first_match_block():
+    assert ssh.keywords_of("# c\nPermitRootLogin no\nMatch User x\n  AuthenticationMethods publickey\n") == {
+        "permitrootlogin"
+    }
+
+
+def test_main_config_gets_the_include_as_its_first_directive():
+    assert ssh.main_config_with_include(["# top", ssh.INCLUDE_LINE, "UsePAM yes"]) is None
+    moved = ssh.main_config_with_include(["Port 22", ssh.INCLUDE_LINE]).splitlines()
+    assert moved == [ssh.INCLUDE_LINE, "Port 22"]
+
+
+def test_every_supported_release_has_a_complete_crypto_profile():
+    for (name, major), profile in ssh.CRYPTO_PROFILES.items():
+        assert profile.policy.startswith(f"Hardened {name}"), (name, major)
+        assert profile.kex and profile.macs and profile.ciphers
+        assert not any(weak in profile.kex for weak in ("diffie-hellman-group14-sha1", "ecdh-sha2-nistp256"))

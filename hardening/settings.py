@@ -476,7 +476,7 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
         ssh_address=data.get("ssh_hostname") or host.name,
         ssh_port=data.get("ssh_port") or 22,
         probe_user=values["ssh_probe_user"] or (admin_names[0] if admin_names else None),
-        probe_key=values["ssh_probe_key"] or data.get("ssh_key"),
+        probe_key=_expanded(values["ssh_probe_key"] or data.get("ssh_key")),
     ), []
 
 
@@ -509,6 +509,10 @@ def _ssh_access_problems(host, values: dict, admin_names: list[str], data: dict)
             "is not a file on this machine", "give the path of the admin's private key",
         ))
     return problems
+
+
+def _expanded(path: str | None) -> str | None:
+    return str(Path(path).expanduser()) if path else None
 
 
 _validated: dict[str, Settings] = {}

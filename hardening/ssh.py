@@ -29,6 +29,7 @@ from .files import render, upload_secret, validated_file
 from .packages import ensure_packages
 from .secrets import Secret
 from .settings import Settings
+from .ssh_login import answers_for
 
 MAIN_CONFIG = "/etc/ssh/sshd_config"
 DROP_IN_DIR = "/etc/ssh/sshd_config.d"
@@ -42,11 +43,19 @@ MIN_MODULUS_BITS = 3072
 NEUTRALISED = "# neutralised by pyinfra-hardening (set in 00-hardening.conf): "
 
 
+# paramiko 4 (pyinfra 3.10 requires paramiko < 5) speaks no post-quantum key exchange. Where a
+# policy allows only those, this one follows them, last, so pyinfra can still connect; OpenSSH
+# clients keep choosing the post-quantum ones first.
+PARAMIKO_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
+
+
 @dataclass(frozen=True)
 class CryptoProfile:
     policy: str
     kex: tuple[str, ...]
     macs: tuple[str, ...]
+    # Key exchanges added to the policy's own, so that pyinfra can connect at all.
+    added_kex: tuple[str, ...] = ()
     ciphers: tuple[str, ...] = (
         "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes256-ctr", "aes192-ctr",
         "aes128-gcm@openssh.com", "aes128-ctr",
@@ -69,6 +78,7 @@ CRYPTO_PROFILES = {
         "Hardened Debian 13 (version 1)",
         kex=("mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"),
         macs=_ETM_512_FIRST,
+        added_kex=PARAMIKO_KEX,
     ),
     ("Ubuntu", 22): CryptoProfile(
         "Hardened Ubuntu Server 22.04 LTS (version 6)",
@@ -291,16 +301,11 @@ def probe_login(settings: Settings) -> None:
     where = f"{settings.probe_user}@{settings.ssh_address}:{settings.ssh_port}"
     transport = None
     try:
-        transport = _fresh_connection(settings.ssh_address, settings.ssh_port)
-        key = paramiko.PKey.from_path(settings.probe_key) if settings.probe_key else None
-        if key is None:
-            raise ProbeFailed(f"no private key to log in as {where}; set ssh_probe_key")
-        remaining = transport.auth_publickey(admin.name, key)
+        transport = open_transport(settings.ssh_address, settings.ssh_port)
+        remaining = _offer_keys(transport, admin.name, settings.probe_key, where)
         if not transport.is_authenticated() and "keyboard-interactive" in remaining:
-            if admin.totp_secret is None:
-                raise ProbeFailed(f"{where} asks for a second factor but the store has no TOTP secret")
-            code = totp.fresh_code(admin.totp_secret.reveal(), totp.peer_label(admin.name, transport.getpeername()))
-            transport.auth_interactive(admin.name, lambda title, instructions, prompts: [code for _ in prompts])
+            # A TOTP code, or the password of an admin not enrolled yet: as pyinfra answers.
+            transport.auth_interactive(admin.name, answers_for(transport, admin.name))
         if not transport.is_authenticated():
             raise ProbeFailed(f"{where} was not authenticated")
         channel = transport.open_session(timeout=20)
@@ -316,8 +321,22 @@ def probe_login(settings: Settings) -> None:
             transport.close()
 
 
-def _fresh_connection(address: str, port: int, attempts: int = 20) -> paramiko.Transport:
-    """A new SSH connection; sshd resets connections for a moment while it reloads."""
+def _offer_keys(transport: paramiko.Transport, user: str, key_path: str | None, where: str) -> list[str]:
+    """Authenticate with the key file, or else with the keys in the operator's ssh-agent."""
+    keys = [paramiko.PKey.from_path(key_path)] if key_path else list(paramiko.Agent().get_keys())
+    if not keys:
+        raise ProbeFailed(f"no private key to log in as {where}: set ssh_probe_key or load ssh-agent")
+    for key in keys:
+        try:
+            return transport.auth_publickey(user, key)
+        except paramiko.AuthenticationException:
+            continue
+    raise ProbeFailed(f"{where} refused every key offered ({key_path or 'ssh-agent'})")
+
+
+def open_transport(address: str, port: int, attempts: int = 20) -> paramiko.Transport:
+    """A new SSH connection, retried: sshd resets connections while it reloads, and OpenSSH 10
+    turns a source away for a while after connections that never authenticated."""
     for attempt in range(attempts):
         transport = paramiko.Transport((address, port))
         transport.set_log_channel(PROBE_LOG)  # a reset while sshd reloads is expected, not news

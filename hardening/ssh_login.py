@@ -13,7 +13,7 @@ import paramiko
 from . import secrets, totp
 
 
-def _answers_for(transport: paramiko.Transport, username: str):
+def answers_for(transport: paramiko.Transport, username: str):
     # Taken before the exchange starts: the PAM module counts (and rate-limits) the attempt
     # before it asks, so any waiting must happen first.
     secret = secrets.lookup(totp.secret_name(username))
@@ -44,7 +44,7 @@ def _answers_for(transport: paramiko.Transport, username: str):
 
 def _answering(original):
     def auth_interactive_dumb(self, username, handler=None, submethods=""):
-        return original(self, username, handler or _answers_for(self, username), submethods)
+        return original(self, username, handler or answers_for(self, username), submethods)
 
     auth_interactive_dumb.answers_from_store = True
     return auth_interactive_dumb

@@ -119,6 +119,10 @@ class Operator:
                 "ssh_key": str(key),
                 "ssh_known_hosts_file": str(self.known_hosts),
                 "ssh_strict_host_key_checking": "off",
+                # OpenSSH 10 turns a source away for a while after unauthenticated connections.
+                "ssh_connect_retries": 5,
+                "ssh_connect_retry_min_delay": 2.0,
+                "ssh_connect_retry_max_delay": 10.0,
                 "private_ip": machine.private_ip,
             }))
         path = self.home / f"{name}.py"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import paramiko
 
+from hardening.ssh import open_transport
 from hardening.totp import fresh_code, peer_label
 
 from .containers import Machine
@@ -46,9 +47,7 @@ class Session:
 
 
 def connect(machine: Machine) -> paramiko.Transport:
-    transport = paramiko.Transport(("127.0.0.1", machine.ssh_port))
-    transport.start_client(timeout=15)
-    return transport
+    return open_transport("127.0.0.1", machine.ssh_port, attempts=120)
 
 
 def login(machine: Machine, user: str, key: Path | None = None, password: str | None = None,

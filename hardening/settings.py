@@ -483,6 +483,11 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
 def _ssh_access_problems(host, values: dict, admin_names: list[str], data: dict) -> list[Problem]:
     """Settings that would let the SSH hardening shut every admin out."""
     problems = []
+    if not admin_names:
+        problems.append(Problem(
+            host.name, "admin_users", [], "is empty, but SSH will take only admins' keys: nobody could log in",
+            "add at least one admin with an SSH key to group_data/all.py",
+        ))
     allow_users = values["ssh_allow_users"]
     missing = [name for name in admin_names if allow_users and name not in allow_users]
     if missing:

@@ -161,11 +161,9 @@ def test_secret_prints_masked():
     assert PASSWORD not in f"{secret} {secret!r} {settings!r}"
 
 
-def test_locks_can_be_turned_off_without_admins():
-    settings = validate_inventory(make_inventory(all_data={
-        "admin_users": [], "sudo_require_password": False, "lock_root_password": False,
-    }))["app1"]
-    assert settings.admin_users == ()
+def test_without_admins_even_unlocked_sudo_and_root_are_refused_since_ssh_takes_only_admin_keys():
+    message = problems(all_data={"admin_users": [], "sudo_require_password": False, "lock_root_password": False})
+    assert "SSH will take only admins' keys: nobody could log in" in message
 
 
 def test_settings_are_validated_once_per_run(monkeypatch):

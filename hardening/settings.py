@@ -417,7 +417,7 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
         two_factor = entry.get("two_factor", True)
         totp_secret = totp_scratch = None
         if values["ssh_two_factor"] and two_factor:
-            totp_secret, totp_scratch = totp.enroll(entry["name"], host.name)
+            totp_secret, totp_scratch = totp.enroll(entry["name"])
             problem = totp.problem_with(totp_secret, totp_scratch)
             if problem:
                 problems.append(Problem(host.name, "admin_users", entry["name"], f"has a bad secret: {problem}",

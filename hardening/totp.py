@@ -49,7 +49,7 @@ def problem_with(secret: Secret | None, scratch: Secret | None) -> str | None:
     return None
 
 
-def enroll(admin: str, host_label: str) -> tuple[Secret, Secret]:
+def enroll(admin: str) -> tuple[Secret, Secret]:
     """The admin's TOTP secret and scratch codes, generated and stored if the store has none."""
     secret = secrets.lookup(secret_name(admin))
     scratch = secrets.lookup(scratch_name(admin))
@@ -58,16 +58,17 @@ def enroll(admin: str, host_label: str) -> tuple[Secret, Secret]:
         codes = "\n".join(f"{random.randbelow(10**8):08d}" for _ in range(SCRATCH_CODES))
         secrets.store(secret_name(admin), value)
         secrets.store(scratch_name(admin), codes)
-        _write_enrollment_sheet(admin, host_label, value, codes)
+        _write_enrollment_sheet(admin, value, codes)
         secret = secrets.lookup(secret_name(admin))
         scratch = secrets.lookup(scratch_name(admin))
     return secret, scratch
 
 
-def _write_enrollment_sheet(admin: str, host_label: str, value: str, codes: str) -> None:
+def _write_enrollment_sheet(admin: str, value: str, codes: str) -> None:
     import qrcode
 
-    uri = pyotp.TOTP(value).provisioning_uri(name=f"{admin}@{host_label}", issuer_name=ISSUER)
+    # One secret serves every host the admin logs in to, so the label names the admin alone.
+    uri = pyotp.TOTP(value).provisioning_uri(name=admin, issuer_name=ISSUER)
     qr = qrcode.QRCode(border=1)
     qr.add_data(uri)
     picture = io.StringIO()

@@ -15,8 +15,8 @@ def store(tmp_path, monkeypatch):
 
 
 def test_enrollment_generates_once_and_never_rotates(store, capsys):
-    secret, scratch = totp.enroll("alice", "app1")
-    again, _ = totp.enroll("alice", "app1")
+    secret, scratch = totp.enroll("alice")
+    again, _ = totp.enroll("alice")
     assert again.reveal() == secret.reveal()
     assert totp.problem_with(secret, scratch) is None
     assert len(scratch.reveal().split()) == totp.SCRATCH_CODES
@@ -29,7 +29,7 @@ def test_enrollment_generates_once_and_never_rotates(store, capsys):
 
 
 def test_google_authenticator_file_has_secret_options_and_scratch_codes(store):
-    secret, scratch = totp.enroll("alice", "app1")
+    secret, scratch = totp.enroll("alice")
     lines = totp.google_authenticator_file(secret, scratch).splitlines()
     assert lines[0] == secret.reveal()
     assert '" DISALLOW_REUSE' in lines and '" RATE_LIMIT 3 30' in lines and '" TOTP_AUTH' in lines
@@ -38,7 +38,7 @@ def test_google_authenticator_file_has_secret_options_and_scratch_codes(store):
 
 def test_a_secret_that_is_not_base32_is_reported(store):
     totp.secrets.store(totp.secret_name("bob"), "not-base32!")
-    secret, scratch = totp.enroll("bob", "app1")
+    secret, scratch = totp.enroll("bob")
     assert "not base32" in totp.problem_with(secret, scratch)
 
 

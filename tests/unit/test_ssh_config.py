@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hardening import ssh
+from hardening.files import render
 
 
 def test_totp_line_goes_first_in_pam_and_replaces_an_older_one():
@@ -44,3 +45,25 @@ def test_every_supported_release_has_a_complete_crypto_profile():
         assert profile.policy.startswith(f"Hardened {name}"), (name, major)
         assert profile.kex and profile.macs and profile.ciphers
         assert not any(weak in profile.kex for weak in ("diffie-hellman-group14-sha1", "ecdh-sha2-nistp256"))
+
+
+def drop_in(final: bool, **overrides) -> str:
+    values = dict(final=final, two_factor=True, methods="publickey,keyboard-interactive", allow_users=(),
+                  allow_groups=(), crypto=ssh.CRYPTO_PROFILES[("Debian", 13)], probe_user="alice")
+    return render(ssh.MANAGED_DROP_IN, **{**values, **overrides})
+
+
+def test_stage_one_leaves_password_and_root_login_alone_but_holds_the_probe_admin_to_the_final_rule():
+    staged = drop_in(final=False)
+    assert "PasswordAuthentication" not in staged and "PermitRootLogin" not in staged
+    assert staged.rstrip().endswith("Match User alice\n\tAuthenticationMethods publickey,keyboard-interactive")
+    final = drop_in(final=True)
+    assert "PermitRootLogin no\nPasswordAuthentication no\n" in final and "Match" not in final
+
+
+def test_allow_lists_and_paramiko_kex_are_rendered():
+    text = drop_in(final=True, allow_users=("alice", "carol"), allow_groups=("sudo",))
+    assert "AllowUsers alice carol\n" in text and "AllowGroups sudo\n" in text
+    kex = next(line for line in text.splitlines() if line.startswith("KexAlgorithms "))
+    assert kex.split()[1].split(",")[0] == "mlkem768x25519-sha256"
+    assert kex.endswith("curve25519-sha256,curve25519-sha256@libssh.org")

@@ -43,10 +43,18 @@ def render(target_path: str, **context) -> str:
     return _environment.get_template(target_path.lstrip("/") + ".j2").render(**context)
 
 
+def text_of(lines: list[str]) -> str:
+    """File text from the lines a FileContents fact gives (which have no line endings)."""
+    return "".join(f"{line}\n" for line in lines)
+
+
 def print_diff(dest: str, old_lines: list[str] | None, new_content: str) -> None:
-    """Show a change as ``--diff`` does for pyinfra's own file operations; None: a new file."""
+    """Show a change as ``--diff`` does for pyinfra's own file operations.
+
+    ``old_lines`` are the current lines without endings; None when the file is new."""
     host.log(f"Will {'create' if old_lines is None else 'modify'} {dest}", logger.info)
-    for line in generate_color_diff(old_lines or [], new_content.splitlines(keepends=True)):
+    for line in generate_color_diff(text_of(old_lines or []).splitlines(keepends=True),
+                                    new_content.splitlines(keepends=True)):
         logger.info("  %s", line)
     logger.info("")
 
@@ -75,7 +83,7 @@ def validated_file(
     if not current or host.get_fact(Sha256File, path=dest) != wanted_sha:
         if state.config.DIFF:
             old = host.get_fact(FileContents, path=dest) if current else None
-            print_diff(dest, None if old is None else [f"{line}\n" for line in old], content)
+            print_diff(dest, old, content)
         candidate = f"{dest}.hardening-candidate"
         quoted = shlex.quote(candidate)
         yield FileUploadCommand(

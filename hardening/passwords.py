@@ -44,7 +44,7 @@ def pam_password_quality(module: str, arguments: str):
         host.noop(f"pam_{module} already has {arguments}")
         return
     if state.config.DIFF:
-        old = [f"{line}\n" for line in lines if f"pam_{module}.so" in line]
+        old = [line for line in lines if f"pam_{module}.so" in line]
         print_diff(COMMON_PASSWORD, old, wanted + "\n")
     sed_replacement = wanted.replace("\t", "\\t")
     yield StringCommand(

@@ -25,7 +25,7 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import python
 
 from . import totp
-from .files import render, upload_secret, validated_file
+from .files import render, text_of, upload_secret, validated_file
 from .packages import ensure_packages
 from .secrets import Secret
 from .settings import Settings
@@ -240,7 +240,7 @@ def totp_secret_file(user: str, secret: Secret, scratch_codes: Secret):
 def pam_sshd_lines(current: list[str], totp_line: str | None) -> str:
     """/etc/pam.d/sshd with the TOTP module first (or nowhere when ``totp_line`` is None)."""
     kept = [line for line in current if "pam_google_authenticator.so" not in line]
-    return "".join(f"{line}\n" for line in ([totp_line] if totp_line else []) + kept)
+    return text_of(([totp_line] if totp_line else []) + kept)
 
 
 def totp_pam_line(strict: bool) -> str:
@@ -260,7 +260,7 @@ def neutralise(lines: list[str], keywords: set[str]) -> str:
             result.append(NEUTRALISED + line)
         else:
             result.append(line)
-    return "".join(f"{line}\n" for line in result)
+    return text_of(result)
 
 
 def keywords_of(config: str) -> set[str]:
@@ -400,7 +400,7 @@ def main_config_with_include(lines: list[str]) -> str | None:
     if directives and directives[0] == INCLUDE_LINE:
         return None
     kept = [line for line in lines if line.strip() != INCLUDE_LINE]
-    return "".join(f"{line}\n" for line in [INCLUDE_LINE, *kept])
+    return text_of([INCLUDE_LINE, *kept])
 
 
 @deploy("SSH")
@@ -438,7 +438,7 @@ def harden_ssh(settings: Settings):
 
     final = render_drop_in(settings, crypto, final=True)
     current = host.get_fact(FileContents, path=MANAGED_DROP_IN)
-    if current is None or "".join(f"{line}\n" for line in current) != final:
+    if current is None or text_of(current) != final:
         staged = validated_file(
             name="sshd drop-in, stage 1: hardened, password and root login as they were",
             dest=MANAGED_DROP_IN, content=render_drop_in(settings, crypto, final=False),

@@ -8,7 +8,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy, operation
 from pyinfra.facts.files import FileContents
 
-from .files import render, validated_file
+from .files import render, text_of, validated_file
 from .settings import Settings
 
 SUDOERS_VALIDATOR = "visudo -cf {}"
@@ -42,7 +42,7 @@ def require_password(lines: list[str]) -> str:
             result.append(f"# disabled by pyinfra-hardening (sudo must ask a password): {line}")
         else:
             result.append(NOPASSWD_TAG.sub("", line))
-    return "".join(f"{line}\n" for line in result)
+    return text_of(result)
 
 
 @operation()

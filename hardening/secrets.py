@@ -44,6 +44,11 @@ class Secret:
         return f"Secret(*MASKED* from {self.source})"
 
 
+def admin_password_name(admin: str) -> str:
+    """The store's name for an admin's plaintext password (pyinfra's sudo password)."""
+    return f"admin-{admin}.password"
+
+
 def secrets_dir() -> Path:
     return Path(os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR)).expanduser()
 

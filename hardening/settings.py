@@ -282,7 +282,7 @@ class Settings:
     # Where the operator's machine reaches this host's sshd, and who proves a fresh login works.
     ssh_address: str
     ssh_port: int
-    probe_user: str | None
+    probe_user: str  # there is always an admin: an empty admin_users is refused
     probe_key: str | None
 
     def admin(self, name: str) -> AdminUser | None:
@@ -339,7 +339,7 @@ def _plaintext_secrets(host) -> list[Problem]:
                                             "(README.md, Secrets)")
                 problems.append(Problem(
                     host.name, key, value, "is a plaintext secret in committed host data",
-                    fix.format(admin_password=secrets.where("admin-NAME.password")),
+                    fix.format(admin_password=secrets.where(secrets.admin_password_name("NAME"))),
                 ))
     return problems
 
@@ -362,7 +362,7 @@ def _typos(host, data: dict) -> list[Problem]:
 def _admin_secrets(host, name: str, connect_user: str, require_sudo_password: bool):
     problems = []
     hash_name = f"admin-{name}.password-hash"
-    password_name = f"admin-{name}.password"
+    password_name = secrets.admin_password_name(name)
     try:
         password_hash = secrets.lookup(hash_name)
         sudo_password = secrets.lookup(password_name)
@@ -475,7 +475,7 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
         ssh_allow_groups=tuple(values["ssh_allow_groups"]),
         ssh_address=data.get("ssh_hostname") or host.name,
         ssh_port=data.get("ssh_port") or 22,
-        probe_user=values["ssh_probe_user"] or (admin_names[0] if admin_names else None),
+        probe_user=values["ssh_probe_user"] or admin_names[0],
         probe_key=_expanded(values["ssh_probe_key"] or data.get("ssh_key")),
     ), []
 

@@ -408,6 +408,7 @@ def harden_ssh(settings: Settings):
     crypto = crypto_profile(settings)
     unit = host.get_fact(SshdUnit)
     changed = []  # operations after which sshd must reload
+    not_enrolled = settings.admins_without_two_factor()
 
     if settings.ssh_two_factor:
         ensure_packages("Install the TOTP PAM module", ["libpam-google-authenticator"])
@@ -415,10 +416,9 @@ def harden_ssh(settings: Settings):
             if admin.totp_secret:
                 totp_secret_file(name=f"TOTP enrollment of {admin.name}", user=admin.name,
                                  secret=admin.totp_secret, scratch_codes=admin.totp_scratch_codes)
-        not_enrolled = settings.admins_without_two_factor()
         if not_enrolled and not settings.ssh_two_factor_strict:
             host.log(f"Not enrolled in TOTP yet (key + password until they are): {', '.join(not_enrolled)}")
-    strict = settings.ssh_two_factor_strict or not settings.admins_without_two_factor()
+    strict = settings.ssh_two_factor_strict or not not_enrolled
     pam_text = pam_sshd_lines(host.get_fact(FileContents, path=PAM_SSHD) or [],
                               totp_pam_line(strict) if settings.ssh_two_factor else None)
     validated_file(name="PAM for sshd: TOTP module first" if settings.ssh_two_factor else "PAM for sshd: no TOTP",

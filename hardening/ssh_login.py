@@ -31,7 +31,7 @@ def answers_for(transport: paramiko.Transport, username: str):
                     )
                 answers.append(code)
             elif asked.startswith("password"):
-                password = secrets.lookup(f"admin-{username}.password")
+                password = secrets.lookup(secrets.admin_password_name(username))
                 if password is None:
                     raise paramiko.AuthenticationException(f"sshd asks {username} for a password; none stored")
                 answers.append(password.reveal())

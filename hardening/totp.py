@@ -15,6 +15,7 @@ import sys
 import time
 
 import pyotp
+import qrcode
 
 from . import secrets
 from .secrets import Secret
@@ -50,23 +51,23 @@ def problem_with(secret: Secret | None, scratch: Secret | None) -> str | None:
 
 
 def enroll(admin: str) -> tuple[Secret, Secret]:
-    """The admin's TOTP secret and scratch codes, generated and stored if the store has none."""
+    """The admin's TOTP secret and scratch codes; whichever the store lacks is generated there
+    (a secret the operator gave keeps its value), with an enrollment sheet when anything was."""
     secret = secrets.lookup(secret_name(admin))
     scratch = secrets.lookup(scratch_name(admin))
+    if secret is not None and scratch is not None:
+        return secret, scratch
     if secret is None:
-        value = pyotp.random_base32(32)
-        codes = "\n".join(f"{random.randbelow(10**8):08d}" for _ in range(SCRATCH_CODES))
-        secrets.store(secret_name(admin), value)
-        secrets.store(scratch_name(admin), codes)
-        _write_enrollment_sheet(admin, value, codes)
-        secret = secrets.lookup(secret_name(admin))
-        scratch = secrets.lookup(scratch_name(admin))
+        secrets.store(secret_name(admin), pyotp.random_base32(32))
+    if scratch is None:
+        secrets.store(scratch_name(admin), "\n".join(f"{random.randbelow(10**8):08d}" for _ in range(SCRATCH_CODES)))
+    secret, scratch = secrets.lookup(secret_name(admin)), secrets.lookup(scratch_name(admin))
+    if problem_with(secret, scratch) is None:  # a malformed given secret is reported, not enrolled
+        _write_enrollment_sheet(admin, secret.reveal(), scratch.reveal())
     return secret, scratch
 
 
 def _write_enrollment_sheet(admin: str, value: str, codes: str) -> None:
-    import qrcode
-
     # One secret serves every host the admin logs in to, so the label names the admin alone.
     uri = pyotp.TOTP(value).provisioning_uri(name=admin, issuer_name=ISSUER)
     qr = qrcode.QRCode(border=1)

@@ -80,3 +80,12 @@ def test_other_users_and_hosts_do_not_wait_for_each_other(store, monkeypatch):
     for who in ("alice@10.0.0.1:22", "alice@10.0.0.2:22", "carol@10.0.0.1:22"):
         totp.fresh_code(secret, who)
     assert clock.now == 1_800_000_010.0
+
+
+def test_a_given_secret_is_kept_and_gets_scratch_codes(store):
+    given = pyotp.random_base32(32)
+    totp.secrets.store(totp.secret_name("dave"), given)
+    secret, scratch = totp.enroll("dave")
+    assert secret.reveal() == given
+    assert totp.problem_with(secret, scratch) is None
+    assert totp.google_authenticator_file(secret, scratch).startswith(given + "\n")

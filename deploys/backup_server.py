@@ -5,11 +5,12 @@
 
 from pyinfra import host
 
-from hardening import sudo
+from hardening import firewall, sudo
 from hardening.baseline import baseline
 from hardening.settings import settings_for
 
 if "backup_servers" in host.groups:
     settings = settings_for(host)
     baseline(settings)
+    firewall.firewall(settings)
     sudo.lock_sudo(settings)  # last: may end passwordless sudo for the user connected as

@@ -10,7 +10,7 @@ see README.md, "Secrets".
 # admin not enrolled in TOTP yet (key + password until then); the default is True.
 # admin_users = [{"name": "alice", "ssh_keys": ["ssh-ed25519 AAAAC3Nza... alice@laptop"]}]
 
-# admin_group = "sudo"  # group whose members may sudo, always with their password (guide 3.5)
+# admin_group = 'sudo'  # group whose members may sudo, always with their password (guide 3.5)
 # sudo_require_password = True  # remove every NOPASSWD rule so a stolen login alone cannot become root (guide 3.5)
 # lock_root_password = True  # no password can log in as root; admins use sudo (guide 3.9)
 
@@ -22,7 +22,7 @@ see README.md, "Secrets".
 # password_dcredit = -1  # negative: at least that many digits (guide 3.4)
 # password_ocredit = -1  # negative: at least that many symbols (guide 3.4)
 
-# time_sync_service = "systemd-timesyncd"  # keeps the clock right; TOTP codes and logs depend on it
+# time_sync_service = 'systemd-timesyncd'  # keeps the clock right; TOTP codes and logs depend on it
 
 # ssh_two_factor = True  # SSH needs the key and a TOTP code from the admin's phone (guide 3.10)
 # ssh_two_factor_strict = False  # refuse admins not enrolled yet (otherwise they log in with key + password)
@@ -33,4 +33,6 @@ see README.md, "Secrets".
 # ssh_probe_key = None  # that admin's private key on the operator's machine (default: the key pyinfra connects with)
 
 # private_ip = None  # this host's private-network address, set per host; firewall and database rules use it
-# admin_cidrs = []  # networks the operators connect from; the firewall's SSH allow-list is built from it
+# admin_cidrs = []  # networks the operators connect from; SSH is open to them (on app servers: only to them, if set)
+# firewall = True  # default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)
+# firewall_rollback_seconds = 60  # new rules are undone after this long unless a fresh SSH connection confirms them

@@ -80,6 +80,9 @@ def _int_between(low: int, high: int) -> Callable[[Any], str | None]:
     return check
 
 
+_port = _int_between(1, 65535)
+
+
 def _one_of(*choices: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         return None if value in choices else f"must be one of {', '.join(map(repr, choices))}"
@@ -107,6 +110,20 @@ def _cidr_list(value: Any) -> str | None:
             ipaddress.ip_network(item, strict=True)
         except ValueError as error:
             return f"has {item!r}, which is not a network ({error})"
+    return None
+
+
+def _port_list(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or any(_port(item) for item in value):
+        return "must be a list of TCP ports, each a whole number from 1 to 65535"
+    if len(set(value)) != len(value):
+        return "lists a port twice"
+    return None
+
+
+def _redirects(value: Any) -> str | None:
+    if not isinstance(value, dict) or any(_port(port) for pair in value.items() for port in pair):
+        return "must map a public port to the application's port, like {80: 3000, 443: 3003}"
     return None
 
 
@@ -198,7 +215,11 @@ KNOBS: tuple[Knob, ...] = (
     Knob("private_ip", None, _private_ip,
          "this host's private-network address, set per host; firewall and database rules use it"),
     Knob("admin_cidrs", [], _cidr_list,
-         "networks the operators connect from; the firewall's SSH allow-list is built from it"),
+         "networks the operators connect from; SSH is open to them (on app servers: only to them, if set)"),
+    Knob("firewall", True, _is_bool,
+         "default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)"),
+    Knob("firewall_rollback_seconds", 60, _int_between(30, 600),
+         "new rules are undone after this long unless a fresh SSH connection confirms them"),
     Knob("ssh_two_factor", True, _is_bool,
          "SSH needs the key and a TOTP code from the admin's phone (guide 3.10)"),
     Knob("ssh_two_factor_strict", False, _is_bool,
@@ -216,6 +237,13 @@ KNOBS: tuple[Knob, ...] = (
     Knob("app_user", "application", _username,
          "locked account the application runs as: no home, no shell, no password (guide 4.1)",
          group="app_servers"),
+    Knob("app_tcp_ports", [80, 443, 3000, 3003], _port_list,
+         "TCP ports the application serves to everyone, besides SSH (guide 3.11)", group="app_servers"),
+    Knob("app_port_redirects", {80: 3000, 443: 3003}, _redirects,
+         "public ports sent on to the unprivileged application (guide 3.11)", group="app_servers"),
+    Knob("database_port", 3306, _port,
+         "the database's TCP port; only the app servers' private addresses may reach it (guide 3.11)",
+         group="db_servers"),
 )
 KNOB_BY_KEY = {knob.key: knob for knob in KNOBS}
 
@@ -223,8 +251,11 @@ KNOB_BY_KEY = {knob.key: knob for knob in KNOBS}
 PYINFRA_KEYS = set(SSHConnector.data_meta) | set(all_argument_meta)
 CONNECTION_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "ssh_user": _username,
-    "ssh_port": _int_between(1, 65535),
+    "ssh_port": _port,
 }
+# The inventory groups of the three server roles (deploys/<role>_server.py act on their group).
+APP_SERVERS, DB_SERVERS, BACKUP_SERVERS = "app_servers", "db_servers", "backup_servers"
+ROLE_GROUPS = (APP_SERVERS, DB_SERVERS, BACKUP_SERVERS)
 
 
 # --- the typed settings --------------------------------------------------------------------------
@@ -279,6 +310,15 @@ class Settings:
     ssh_strong_crypto: bool
     ssh_allow_users: tuple[str, ...]
     ssh_allow_groups: tuple[str, ...]
+    roles: tuple[str, ...]  # the role groups this host is in
+    firewall: bool
+    firewall_rollback_seconds: int
+    app_tcp_ports: tuple[int, ...]
+    app_port_redirects: tuple[tuple[int, int], ...]
+    database_port: int
+    # Private addresses of the inventory's app and database servers: who may reach whom.
+    app_server_ips: tuple[str, ...]
+    db_server_ips: tuple[str, ...]
     # Where the operator's machine reaches this host's sshd, and who proves a fresh login works.
     ssh_address: str
     ssh_port: int
@@ -453,6 +493,7 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
             host.name, "password_difok", policy.difok, "is larger than password_minlen",
             "use a value no larger than password_minlen",
         ))
+    problems += _firewall_problems(host, values)
     if problems:
         return None, problems
 
@@ -473,6 +514,14 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
         ssh_strong_crypto=values["ssh_strong_crypto"],
         ssh_allow_users=tuple(values["ssh_allow_users"]),
         ssh_allow_groups=tuple(values["ssh_allow_groups"]),
+        roles=tuple(group for group in ROLE_GROUPS if group in host.groups),
+        firewall=values["firewall"],
+        firewall_rollback_seconds=values["firewall_rollback_seconds"],
+        app_tcp_ports=tuple(values["app_tcp_ports"]),
+        app_port_redirects=tuple(sorted(values["app_port_redirects"].items())),
+        database_port=values["database_port"],
+        app_server_ips=_private_ips(host.inventory, APP_SERVERS),
+        db_server_ips=_private_ips(host.inventory, DB_SERVERS),
         ssh_address=data.get("ssh_hostname") or host.name,
         ssh_port=data.get("ssh_port") or 22,
         probe_user=values["ssh_probe_user"] or admin_names[0],
@@ -513,6 +562,36 @@ def _ssh_access_problems(host, values: dict, admin_names: list[str], data: dict)
             host.name, "ssh_probe_key" if values["ssh_probe_key"] else "ssh_key", probe_key,
             "is not a file on this machine", "give the path of the admin's private key",
         ))
+    return problems
+
+
+def _private_ips(inventory, group: str) -> tuple[str, ...]:
+    addresses = (peer.data.get("private_ip") for peer in inventory.get_group(group, []))
+    return tuple(address for address in addresses if address)
+
+
+def _firewall_problems(host, values: dict) -> list[Problem]:
+    """Firewall data that cannot work: a redirect into a closed port, a peer nobody can name."""
+    if not values["firewall"]:
+        return []
+    problems = []
+    if APP_SERVERS in host.groups:
+        closed = [f"{public} -> {private}" for public, private in values["app_port_redirects"].items()
+                  if private not in values["app_tcp_ports"]]
+        if closed:
+            problems.append(Problem(
+                host.name, "app_port_redirects", values["app_port_redirects"],
+                f"redirects into port(s) app_tcp_ports leaves closed ({', '.join(closed)}), so that traffic "
+                "would be dropped", "add the target port(s) to app_tcp_ports",
+            ))
+    # Whose firewall names this host by its private address: (this host's group, the peers' group).
+    for group, peers in ((APP_SERVERS, DB_SERVERS), (DB_SERVERS, BACKUP_SERVERS)):
+        if group in host.groups and values["private_ip"] is None and host.inventory.get_group(peers, []):
+            problems.append(Problem(
+                host.name, "private_ip", None,
+                f"is not set, but the {peers} firewall admits {group} only by their private address",
+                "set this host's private_ip in the inventory (its address on the internal network)",
+            ))
     return problems
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shlex
+import socket
 import time
 from dataclasses import dataclass
 
@@ -334,17 +335,22 @@ def _offer_keys(transport: paramiko.Transport, user: str, key_path: str | None, 
     raise ProbeFailed(f"{where} refused every key offered ({key_path or 'ssh-agent'})")
 
 
-def open_transport(address: str, port: int, attempts: int = 20) -> paramiko.Transport:
-    """A new SSH connection, retried: sshd resets connections while it reloads, and OpenSSH 10
-    turns a source away for a while after connections that never authenticated."""
+def open_transport(address: str, port: int, attempts: int = 20, connect_timeout: float = 20) -> paramiko.Transport:
+    """A new SSH connection up to the key exchange, retried: sshd resets connections while it
+    reloads, and OpenSSH 10 turns a source away for a while after connections that never
+    authenticated. A firewall that drops the connection costs ``connect_timeout`` per attempt."""
     for attempt in range(attempts):
-        transport = paramiko.Transport((address, port))
-        transport.set_log_channel(PROBE_LOG)  # a reset while sshd reloads is expected, not news
+        transport = None
         try:
-            transport.start_client(timeout=20)
+            transport = paramiko.Transport(socket.create_connection((address, port), timeout=connect_timeout))
+            transport.set_log_channel(PROBE_LOG)  # a reset while sshd reloads is expected, not news
+            transport.start_client(timeout=connect_timeout)
+            # start_client returns quietly when it times out; this raises unless the key exchange is done.
+            transport.get_remote_server_key()
             return transport
         except (paramiko.SSHException, OSError):
-            transport.close()
+            if transport is not None:
+                transport.close()
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import docker
 from docker.models.containers import Container
+from docker.types import IPAMConfig, IPAMPool
 
 REPO = Path(__file__).resolve().parents[2]
 LABEL = "pyinfra-hardening.test"
@@ -42,6 +44,9 @@ class Machine:
     container: Container
     ssh_port: int
     private_ip: str
+    private_ipv6: str
+    # Where this machine sees the operator's connections (to 127.0.0.1:ssh_port) come from.
+    operator_address: str
 
     def exec(self, command: str, user: str = "root", stdin: str | None = None) -> subprocess.CompletedProcess:
         """Run ``command`` under sh inside the container, as ``user``, optionally fed ``stdin``."""
@@ -59,6 +64,15 @@ class Machine:
             raise AssertionError(f"{command!r} on {self.name} failed: {result.stdout}{result.stderr}")
         return result.stdout
 
+    def serve(self, port: int) -> None:
+        """Answer every TCP connection to ``port`` (IPv4 and IPv6) with ``<hostname>:<port>``."""
+        self.check(f"setsid python3 -c {shlex.quote(_SERVER)} {port} >/dev/null 2>&1 < /dev/null &")
+
+    def reach(self, address: str, port: int, timeout: float = 3) -> str | None:
+        """What a listener at ``address``:``port`` answers this machine; None if nothing does."""
+        answer = self.exec(f"python3 -c {shlex.quote(_CLIENT)} {address} {port} {timeout}").stdout.strip()
+        return answer or None
+
 
 class Fleet:
     """Starts machines on one private Docker network and always removes them again."""
@@ -67,8 +81,11 @@ class Fleet:
         self.client = client
         self.release = release
         self.machines: list[Machine] = []
+        # IPv6 too (a random unique-local /64), so tests can show the firewall covers it.
+        subnet = f"fd{uuid.uuid4().hex[:2]}:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::/64"
         self.network = client.networks.create(
-            f"hardening-{uuid.uuid4().hex[:8]}", driver="bridge", labels={LABEL: "1"}
+            f"hardening-{uuid.uuid4().hex[:8]}", driver="bridge", labels={LABEL: "1"}, enable_ipv6=True,
+            ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
         )
 
     def start(self, role: str, root_public_key: str) -> Machine:
@@ -90,8 +107,10 @@ class Fleet:
         )
         container.reload()
         port = int(container.ports["22/tcp"][0]["HostPort"])
-        private_ip = container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
-        machine = Machine(name, container, port, private_ip)
+        network = container.attrs["NetworkSettings"]["Networks"][self.network.name]
+        # The published port is forwarded by Docker from the network's gateway address.
+        machine = Machine(name, container, port, network["IPAddress"], network["GlobalIPv6Address"],
+                          network["Gateway"])
         self.machines.append(machine)
         _wait_until_booted(machine)
         machine.exec(
@@ -104,6 +123,30 @@ class Fleet:
         for machine in self.machines:
             machine.container.remove(force=True)
         self.network.remove()
+
+
+_SERVER = """
+import socket, sys, threading
+port = int(sys.argv[1])
+server = socket.socket(socket.AF_INET6)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("::", port))
+server.listen()
+answer = f"{socket.gethostname()}:{port}\\n".encode()
+while True:
+    connection, _ = server.accept()
+    connection.sendall(answer)
+    connection.close()
+"""
+_CLIENT = """
+import socket, sys
+try:
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])) as connection:
+        print(connection.recv(100).decode().strip())
+except OSError:
+    pass
+"""
 
 
 def _wait_until_booted(machine: Machine, timeout: float = 90) -> None:

@@ -107,11 +107,14 @@ class Operator:
         (folder / f"{group}.py").write_text("".join(f"{key} = {value!r}\n" for key, value in values.items()))
         return folder
 
-    def inventory(self, machines: dict[str, Machine], user: str = "root", name: str = "inventory") -> Path:
-        """An inventory file with each machine in its role's group, reached over real SSH."""
+    def inventory(self, machines: dict[str, Machine], user: str = "root", name: str = "inventory",
+                  extra_app_servers: tuple[Machine, ...] = (), data: dict | None = None) -> Path:
+        """An inventory file with each machine in its role's group, reached over real SSH;
+        ``data`` is added to every host's data."""
         key = self.root_key if user == "root" else self.admin_key
         groups: dict[str, list] = {}
-        for role, machine in machines.items():
+        members = [*machines.items(), *(("app", machine) for machine in extra_app_servers)]
+        for role, machine in members:
             groups.setdefault(ROLE_GROUPS[role], []).append((machine.name, {
                 "ssh_hostname": "127.0.0.1",
                 "ssh_port": machine.ssh_port,
@@ -124,6 +127,9 @@ class Operator:
                 "ssh_connect_retry_min_delay": 2.0,
                 "ssh_connect_retry_max_delay": 10.0,
                 "private_ip": machine.private_ip,
+                # The operator's network: without it the db and backup firewalls admit no SSH from here.
+                "admin_cidrs": [f"{machine.operator_address}/32"],
+                **(data or {}),
             }))
         path = self.home / f"{name}.py"
         path.write_text("".join(f"{group} = {hosts!r}\n" for group, hosts in groups.items()))

@@ -31,6 +31,7 @@ def act_like_a_provider_image(machine: Machine, role: str) -> None:
 
 def fingerprint(machine: Machine) -> str:
     return machine.check(
-        f"cat {FINGERPRINTED} | sha256sum; ls -la /etc/sudoers.d; dpkg-query -W | sha256sum"
+        f"cat {FINGERPRINTED} | sha256sum; ls -la /etc/sudoers.d; dpkg-query -W | sha256sum; "
+        "iptables-save | grep -v '^#'; ip6tables-save | grep -v '^#'; ls -la /etc/iptables 2>&1 || true"
     )
 

@@ -20,6 +20,7 @@ class Deployment:
 
     release: str
     machines: dict[str, Machine]
+    outsider: Machine  # on the same network, in no inventory
     rejected: Run  # a run with a typo in group data
     untouched_by_rejected: bool
     dry: Run  # --dry --diff before anything was applied
@@ -36,6 +37,7 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
     fleet = Fleet(docker_client, release)
     try:
         machines = {role: fleet.start(role, operator.root_public_key) for role in ROLE_GROUPS}
+        outsider = fleet.start("outsider", operator.root_public_key)
         for role, machine in machines.items():
             act_like_a_provider_image(machine, role)
         inventory = operator.inventory(machines, name=f"inventory-{release}")
@@ -58,7 +60,7 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
         as_admin = operator.inventory(machines, user=ADMIN, name=f"as-admin-{release}")
         second = {role: operator.pyinfra(as_admin, deploy, args=("-v",)) for role, deploy in DEPLOYS.items()}
         yield Deployment(
-            release, machines, rejected, untouched_by_rejected, dry, untouched_by_dry, first, second, as_admin
+            release, machines, outsider, rejected, untouched_by_rejected, dry, untouched_by_dry, first, second, as_admin
         )
     finally:
         fleet.remove()

@@ -40,6 +40,10 @@ def test_dry_run_shows_each_file_change_as_a_diff_and_changes_nothing(deployment
     assert "- %sudo\tALL=(ALL:ALL) NOPASSWD: ALL" in dry.output
     assert "- debian ALL=(ALL) NOPASSWD:ALL" in dry.output
     assert "+ debian ALL=(ALL) ALL" in dry.output
+    assert "Will create /etc/iptables/rules.v4" in dry.output
+    app_ip = deployment.machines["app"].private_ip
+    assert f"+ -A TCP -s {app_ip}/32 -p tcp --dport 3306 -j ACCEPT" in dry.output
+    assert "+ -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3000" in dry.output
     assert deployment.untouched_by_dry
 
 
@@ -48,7 +52,9 @@ def test_first_run_as_root_hardens_every_host(deployment):
     assert first.returncode == 0 and not first.failed, first.output
     assert set(first.changed) == {machine.name for machine in deployment.machines.values()}
     for role, machine in deployment.machines.items():
-        assert "Prove a fresh SSH login as alice works" in " ".join(first.changed[machine.name]), role
+        changed = " ".join(first.changed[machine.name])
+        assert "Prove a fresh SSH login as alice works" in changed, role
+        assert "Firewall: prove a fresh SSH connection gets through" in changed, role
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -7,24 +7,16 @@ from pyinfra.api import Inventory
 
 from hardening import settings as settings_module
 from hardening.settings import SettingsError, validate_inventory
+from harness.operator import ADMIN_PASSWORD as PASSWORD
 from harness.operator import crypt_hash, write_secret
 
 ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHdQ4g9a0xGWr0D6zvpVSlVzQkMxjJq0bYRhrt3Mgm0 alice@laptop"
 # An ed25519 key body announced as ssh-rsa.
 MISLABELLED_KEY = "ssh-rsa " + ED25519_KEY.split()[1]
 ADMINS = [{"name": "alice", "ssh_keys": [ED25519_KEY]}]
-PASSWORD = "Sudo-Pass-1234"
 
 
-@pytest.fixture(autouse=True)
-def secret_store(tmp_path, monkeypatch):
-    store = tmp_path / "secrets"
-    write_secret(store, "admin-alice.password-hash", crypt_hash(PASSWORD))
-    write_secret(store, "admin-alice.password", PASSWORD)
-    monkeypatch.setenv("HARDENING_SECRETS_DIR", str(store))
-    for name in ("HARDENING_ADMIN_ALICE_PASSWORD_HASH", "HARDENING_ADMIN_ALICE_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    return store
+pytestmark = pytest.mark.usefixtures("secret_store")
 
 
 def make_inventory(all_data=None, host_data=None, group_data=None) -> Inventory:

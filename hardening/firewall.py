@@ -1,0 +1,333 @@
+"""Firewall (guide 3.11): default-drop iptables rules for IPv4 and IPv6, opened per role from the
+inventory, applied so that a rule set which cuts off SSH undoes itself.
+
+A change runs in three steps:
+1. both candidates pass ``iptables-restore --test``; the live rules are saved; a systemd timer is
+   armed to put them back after ``firewall_rollback_seconds``; the candidates go live;
+2. a fresh SSH connection from the operator's machine must get through the new rules;
+3. only then are they saved for netfilter-persistent (next boot) and the timer disarmed.
+If step 2 fails, or the run dies on the way, the timer restores the previous rules by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import shlex
+from dataclasses import dataclass
+from io import StringIO
+
+import paramiko
+from pyinfra import host, state
+from pyinfra.api import FactBase, FileUploadCommand, OperationError, StringCommand, deploy, operation
+from pyinfra.facts.files import FileContents
+from pyinfra.operations import python, systemd
+
+from .files import print_diff, render
+from .packages import ensure_packages
+from .settings import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, Settings
+from .ssh import any_changed, open_transport
+
+FAMILIES = (4, 6)
+RULE_DIR = "/etc/iptables"
+RULE_FILES = {4: f"{RULE_DIR}/rules.v4", 6: f"{RULE_DIR}/rules.v6"}
+SAVE = {4: "iptables-save", 6: "ip6tables-save"}
+RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
+STATE_DIR = "/var/lib/pyinfra-hardening/firewall"
+ROLLBACK_UNIT = "hardening-firewall-rollback"
+CANDIDATE_SUFFIX = ".hardening-candidate"
+# The tables our rule files replace, empty and open: restored first on rollback, so rules we
+# added to a table the saved state did not have (a fresh host has no nat table) go too.
+EMPTY_TABLES = (
+    "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+)
+NEIGHBOUR_DISCOVERY = (133, 134, 135, 136)  # router solicitation/advertisement, neighbour ditto
+MULTICAST_LISTENER = (130, 131, 132, 143)
+# How long the operator's machine keeps trying to connect through new rules (well inside the
+# shortest rollback window, so a confirmation never comes after the rollback).
+CONFIRM_ATTEMPTS, CONFIRM_TIMEOUT = 3, 4.0
+
+
+# --- what is open to whom ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A TCP port accepted from ``sources`` (networks), or from anyone when ``sources`` is None."""
+
+    port: int
+    sources: tuple[str, ...] | None
+    why: str
+
+    def sources_in(self, family: int) -> list[str | None]:
+        """The ``-s`` values of this opening's rules for one IP family (None: any source)."""
+        if self.sources is None:
+            return [None]
+        return [source for source in self.sources if ipaddress.ip_network(source).version == family]
+
+    def admits(self, address: str) -> bool:
+        if self.sources is None:
+            return True
+        return any(ipaddress.ip_address(address) in ipaddress.ip_network(source) for source in self.sources)
+
+
+def networks(addresses) -> tuple[str, ...]:
+    """Addresses and networks as networks (``10.0.0.5`` -> ``10.0.0.5/32``), each once."""
+    return tuple(dict.fromkeys(str(ipaddress.ip_network(address, strict=False)) for address in addresses))
+
+
+def openings(settings: Settings, ssh_ports: list[int]) -> list[Opening]:
+    """What the host's roles open. SSH: an app server is the way in (to everyone, or to
+    admin_cidrs when set); a database server admits the app servers, a backup server the
+    database servers, both also admin_cidrs. A host in several roles gets the union."""
+    roles = settings.roles
+    if APP_SERVERS in roles and not settings.admin_cidrs:
+        ssh_sources = None
+    else:
+        admitted = list(settings.admin_cidrs)
+        if DB_SERVERS in roles:
+            admitted += settings.app_server_ips
+        if BACKUP_SERVERS in roles:
+            admitted += settings.db_server_ips
+        ssh_sources = networks(admitted)
+    result = [Opening(port, ssh_sources, "SSH") for port in ssh_ports]
+    if APP_SERVERS in roles:
+        result += [Opening(port, None, "the application") for port in settings.app_tcp_ports]
+    if DB_SERVERS in roles:
+        result.append(Opening(settings.database_port, networks(settings.app_server_ips),
+                              "the database, for the app servers only"))
+    return result
+
+
+def ruleset(settings: Settings, family: int, opened: list[Opening]) -> str:
+    tcp = [
+        {"why": opening.why, "port": opening.port, "sources": opening.sources_in(family)}
+        for opening in opened
+        if opening.sources_in(family)
+    ]
+    app_server = APP_SERVERS in settings.roles
+    return render(
+        RULE_FILES[family], family=family, roles=settings.roles, tcp=tcp, app_server=app_server,
+        redirects=settings.app_port_redirects if app_server else (),
+        neighbour_discovery=NEIGHBOUR_DISCOVERY, multicast_listener=MULTICAST_LISTENER,
+    )
+
+
+# --- facts ---------------------------------------------------------------------------------------
+
+
+def tables_of(rules: str) -> tuple[str, ...]:
+    """The tables a rule file replaces: nat only on app servers, for the redirects; elsewhere
+    other software (Docker's DNS, for one) keeps its own nat rules."""
+    return tuple(re.findall(r"^\*(\w+)$", rules, re.M))
+
+
+def live_rules(family: int, tables: tuple[str, ...]) -> str:
+    """Shell: the live rules of ``tables``, without the dates and counters that change alone."""
+    dumps = "; ".join(f"{SAVE[family]} -t {table}" for table in tables)
+    return f"{{ {dumps}; }} 2>/dev/null | sed -e '/^#/d' -e 's/ \\[[0-9]*:[0-9]*\\]$//'"
+
+
+@dataclass(frozen=True)
+class FamilyState:
+    file_sha: str | None  # of the saved rules file
+    live_sha: str  # of the live rules
+    applied_sha: str | None  # of the live rules right after this tool last applied them
+
+    @property
+    def drifted(self) -> bool:
+        return self.live_sha != self.applied_sha
+
+
+class FirewallState(FactBase):
+    """Per IP family: fingerprints of the saved rules, the live rules, and the live rules as
+    they were when last applied (so rules flushed by hand are noticed and applied again)."""
+
+    def command(self, tables: tuple[str, ...]) -> str:
+        lines = []
+        for family in FAMILIES:
+            lines.append(
+                f"file=$(test -f {RULE_FILES[family]} && sha256sum < {RULE_FILES[family]} | cut -c1-64); "
+                f"live=$({live_rules(family, tables)} | sha256sum | cut -c1-64); "
+                f"applied=$(cat {STATE_DIR}/applied.v{family} 2>/dev/null); "
+                f'echo "{family} ${{file:--}} $live ${{applied:--}}"'
+            )
+        return "; ".join(lines)
+
+    def process(self, output) -> dict[int, FamilyState]:
+        result = {}
+        for line in output:
+            family, file_sha, live_sha, applied_sha = line.split()
+            result[int(family)] = FamilyState(
+                None if file_sha == "-" else file_sha, live_sha, None if applied_sha == "-" else applied_sha
+            )
+        return result
+
+
+class SshdPorts(FactBase):
+    """The ports sshd listens on, as it reads its configuration."""
+
+    def command(self) -> str:
+        return "sshd -T 2>/dev/null | awk '$1 == \"port\" {print $2}'"
+
+    default = list
+
+    def process(self, output) -> list[int]:
+        return sorted({int(line) for line in output if line.strip().isdigit()})
+
+
+class OperatorAddress(FactBase):
+    """The address this run's SSH connection comes from, as the host sees it (None if the
+    connection is not SSH). Read without sudo, which drops SSH_CONNECTION."""
+
+    def command(self) -> str:
+        return 'echo "${SSH_CONNECTION:-}"'
+
+    def process(self, output):
+        fields = output[0].split() if output else []
+        return fields[0] if fields else None
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def candidate(family: int) -> str:
+    return RULE_FILES[family] + CANDIDATE_SUFFIX
+
+
+def _restore_previous() -> str:
+    restores = "; ".join(f"{RESTORE[family]} {STATE_DIR}/rollback.v{family}" for family in FAMILIES)
+    return f"{restores}; rm -f {' '.join(candidate(family) for family in FAMILIES)}"
+
+
+@operation()
+def apply_rules(rules: dict[int, str], rollback_seconds: int):
+    """
+    Put ``rules`` (IP family -> iptables-restore text) live, with the rollback timer armed.
+
+    + rules: the whole rule file per IP family (4 and 6)
+    + rollback_seconds: when the timer restores the rules live before this operation
+    """
+    tables = tables_of(rules[4])
+    current = host.get_fact(FirewallState, tables=tables)
+    changed = [family for family in FAMILIES if current[family].file_sha != sha256(rules[family])]
+    drifted = [family for family in FAMILIES if family not in changed and current[family].drifted]
+    if not changed and not drifted:
+        return
+    if state.config.DIFF:
+        for family in changed:
+            old = host.get_fact(FileContents, path=RULE_FILES[family]) if current[family].file_sha else None
+            print_diff(RULE_FILES[family], old, rules[family])
+    for family in drifted:
+        host.log(f"Live IPv{family} rules differ from {RULE_FILES[family]}: applying them again")
+
+    yield StringCommand(f"install -d -m 755 {RULE_DIR} && install -d -m 700 {STATE_DIR}")
+    for family in FAMILIES:
+        yield FileUploadCommand(StringIO(rules[family]), candidate(family),
+                                remote_temp_filename=host.get_temp_filename(candidate(family)))
+    candidates = " ".join(shlex.quote(candidate(family)) for family in FAMILIES)
+    tests = " && ".join(f"{RESTORE[family]} --test {shlex.quote(candidate(family))}" for family in FAMILIES)
+    snapshots = "; ".join(
+        f"{{ printf %s {shlex.quote(EMPTY_TABLES)}; {SAVE[family]}; }} > {STATE_DIR}/rollback.v{family}"
+        for family in FAMILIES
+    )
+    go_live = " && ".join(f"{RESTORE[family]} {shlex.quote(candidate(family))}" for family in FAMILIES)
+    units = f"{ROLLBACK_UNIT}.timer {ROLLBACK_UNIT}.service"
+    yield StringCommand(
+        f"chmod 640 {candidates} && if ! {{ {tests}; }}; then rm -f {candidates}; "
+        "echo 'hardening: the new firewall rules failed iptables-restore --test; nothing was changed' >&2; "
+        f"exit 1; fi; "
+        f"{snapshots} && "
+        f"{{ systemctl stop {units}; systemctl reset-failed {units}; }} 2>/dev/null; "
+        f"systemd-run --quiet --unit={ROLLBACK_UNIT} --on-active={rollback_seconds}s "
+        f"--timer-property=AccuracySec=1s --description='pyinfra-hardening: undo unconfirmed firewall rules' "
+        f"/bin/sh -c {shlex.quote(_restore_previous())} || exit 1; "
+        f"if ! {{ {go_live}; }}; then {_restore_previous()}; systemctl stop {ROLLBACK_UNIT}.timer; "
+        "echo 'hardening: loading the new firewall rules failed; the previous ones are back' >&2; exit 1; fi"
+    )
+
+
+@operation()
+def persist_rules(tables: tuple[str, ...]):
+    """Save the confirmed live rules for the next boot and disarm the rollback timer. Refuses
+    if the timer has already fired: the confirmation came too late and the old rules are back."""
+    moves = " && ".join(
+        f"mv -f {shlex.quote(candidate(family))} {RULE_FILES[family]}" for family in FAMILIES
+    )
+    records = " && ".join(
+        f"{live_rules(family, tables)} | sha256sum | cut -c1-64 > {STATE_DIR}/applied.v{family}" for family in FAMILIES
+    )
+    yield StringCommand(
+        f"if ! systemctl is-active --quiet {ROLLBACK_UNIT}.timer; then "
+        "echo 'hardening: the rollback timer fired before the rules were confirmed; the previous rules are "
+        "live again and nothing was saved. Re-run, or raise firewall_rollback_seconds' >&2; exit 1; fi; "
+        f"systemctl stop {ROLLBACK_UNIT}.timer && {moves} && {records}"
+    )
+
+
+def confirm_ssh_gets_through(settings: Settings) -> None:
+    """From the operator's machine: a new SSH connection (TCP, then the key exchange) must pass."""
+    where = f"{settings.ssh_address}:{settings.ssh_port}"
+    try:
+        open_transport(settings.ssh_address, settings.ssh_port,
+                       attempts=CONFIRM_ATTEMPTS, connect_timeout=CONFIRM_TIMEOUT).close()
+    except (paramiko.SSHException, OSError) as error:
+        raise OperationError(
+            f"a fresh SSH connection to {where} did not get through the new firewall rules (no SSH "
+            f"key exchange in {CONFIRM_ATTEMPTS} tries: {error}). They were not saved, and the previous "
+            f"rules come back by themselves within {settings.firewall_rollback_seconds} s. Check admin_cidrs "
+            "and private_ip, then re-run."
+        ) from None
+
+
+# --- the deploy ----------------------------------------------------------------------------------
+
+
+def _refuse_lockout(settings: Settings, opened: list[Opening], ssh_ports: list[int]) -> None:
+    """Stop before anything changes when the rules would shut out this very run."""
+    hijacked = [public for public, _ in settings.app_port_redirects if public in ssh_ports]
+    if APP_SERVERS in settings.roles and hijacked:
+        raise OperationError(
+            f"{host.name}: app_port_redirects redirects port(s) {hijacked}, where sshd listens: SSH would be "
+            "cut off. Remove those redirects."
+        )
+    operator = host.get_fact(OperatorAddress, _sudo=False)
+    ssh = [opening for opening in opened if opening.why == "SSH"]
+    if operator and not any(opening.admits(operator) for opening in ssh):
+        allowed = ", ".join(ssh[0].sources) if ssh and ssh[0].sources else "nobody"
+        raise OperationError(
+            f"{host.name}: the firewall would admit SSH only from {allowed}, but this run connects from "
+            f"{operator}. Add your network to admin_cidrs (or reach this host through an app server "
+            "with ProxyJump), then re-run. Nothing was changed."
+        )
+
+
+@deploy("Firewall")
+def firewall(settings: Settings):
+    if not settings.firewall:
+        return
+    ensure_packages("Install iptables and netfilter-persistent", ["iptables", "iptables-persistent"])
+    ssh_ports = host.get_fact(SshdPorts)
+    if not ssh_ports:
+        raise OperationError(f"{host.name}: could not read sshd's port from `sshd -T`; is sshd's configuration valid?")
+    opened = openings(settings, ssh_ports)
+    _refuse_lockout(settings, opened, ssh_ports)
+    apply_firewall(settings, {family: ruleset(settings, family, opened) for family in FAMILIES})
+    systemd.service(name="netfilter-persistent loads the saved rules at boot", service="netfilter-persistent",
+                    running=None, enabled=True)
+
+
+def apply_firewall(settings: Settings, rules: dict[int, str]) -> None:
+    """The three steps of a change; each after the first runs only if the rules changed."""
+    applied = apply_rules(name="Firewall: test the rules, arm the rollback timer, go live", rules=rules,
+                          rollback_seconds=settings.firewall_rollback_seconds)
+    python.call(name="Firewall: prove a fresh SSH connection gets through", function=confirm_ssh_gets_through,
+                settings=settings, _if=any_changed([applied]))
+    persist_rules(name="Firewall: save the rules for boot, disarm the rollback timer", tables=tables_of(rules[4]),
+                  _if=any_changed([applied]))

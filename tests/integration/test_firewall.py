@@ -1,0 +1,120 @@
+"""The firewall, proven with real traffic between containers on one Docker network (guide 3.11).
+
+Listeners answer ``<hostname>:<port>``, so a reply also says which port really served it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.operator import ADMIN, DEPLOYS
+
+DATABASE_PORT = 3306
+UNLISTED_PORT = 8080
+APP_PORTS = (3000, 3003)
+
+
+@pytest.fixture(scope="module")
+def listening(deployment):
+    """Listeners on the application's ports, the database port, and a port no rule opens."""
+    machines = deployment.machines
+    for port in (*APP_PORTS, UNLISTED_PORT):
+        machines["app"].serve(port)
+    for port in (DATABASE_PORT, UNLISTED_PORT):
+        machines["db"].serve(port)
+    # Each listener answers from inside its own host, where no firewall rule applies.
+    for role, port in (("app", UNLISTED_PORT), ("db", DATABASE_PORT)):
+        assert machines[role].reach("127.0.0.1", port) == f"{role}:{port}"
+    return machines
+
+
+def test_the_database_port_answers_the_app_server_and_nobody_else(deployment, listening):
+    db = listening["db"]
+    assert listening["app"].reach(db.private_ip, DATABASE_PORT) == f"db:{DATABASE_PORT}"
+    assert deployment.outsider.reach(db.private_ip, DATABASE_PORT) is None
+    assert listening["backup"].reach(db.private_ip, DATABASE_PORT) is None
+
+
+def test_ssh_to_the_database_server_comes_only_from_the_app_server(deployment, listening):
+    db = listening["db"]
+    assert listening["app"].reach(db.private_ip, 22).startswith("SSH-2.0-")
+    assert deployment.outsider.reach(db.private_ip, 22) is None
+
+
+def test_ssh_to_the_backup_server_comes_only_from_the_database_server(deployment, listening):
+    backup = listening["backup"]
+    assert listening["db"].reach(backup.private_ip, 22).startswith("SSH-2.0-")
+    assert listening["app"].reach(backup.private_ip, 22) is None
+    assert deployment.outsider.reach(backup.private_ip, 22) is None
+
+
+def test_the_standard_web_ports_reach_the_application_ports(deployment, listening):
+    app = listening["app"]
+    assert deployment.outsider.reach(app.private_ip, 80) == "app:3000"
+    assert deployment.outsider.reach(app.private_ip, 443) == "app:3003"
+
+def test_admin_cidrs_narrow_ssh_on_the_app_server_to_the_operators(deployment, listening):
+    # The test inventory sets admin_cidrs to the operator's address (Docker's gateway).
+    assert deployment.outsider.reach(listening["app"].private_ip, 22) is None
+
+
+def test_a_port_no_rule_opens_is_dropped(deployment, listening):
+    assert deployment.outsider.reach(listening["app"].private_ip, UNLISTED_PORT) is None
+    assert listening["app"].reach(listening["db"].private_ip, UNLISTED_PORT) is None
+
+
+def test_ipv6_follows_the_same_policy(deployment, listening):
+    app, db = listening["app"], listening["db"]
+    # Open ports answer over IPv6 too, so the closed ones below are closed by the rules.
+    assert deployment.outsider.reach(app.private_ipv6, 3000) == "app:3000"
+    assert deployment.outsider.reach(app.private_ipv6, 80) == "app:3000"
+    assert deployment.outsider.reach(app.private_ipv6, UNLISTED_PORT) is None
+    # The app server is admitted by its IPv4 address only: over IPv6 the database stays shut.
+    assert app.reach(db.private_ipv6, DATABASE_PORT) is None
+    assert deployment.outsider.reach(db.private_ipv6, 22) is None
+
+
+def test_the_rules_come_back_when_netfilter_persistent_restarts(deployment, listening):
+    app = listening["app"]
+    applied = app.check("cat /var/lib/pyinfra-hardening/firewall/applied.v4")
+    app.check("iptables -P INPUT ACCEPT && iptables -F && iptables -X && iptables -t nat -F")
+    assert deployment.outsider.reach(app.private_ip, UNLISTED_PORT) == f"app:{UNLISTED_PORT}"
+
+    app.check("systemctl restart netfilter-persistent")
+
+    assert deployment.outsider.reach(app.private_ip, UNLISTED_PORT) is None
+    assert deployment.outsider.reach(app.private_ip, 80) == "app:3000"
+    live = app.check("{ iptables-save -t filter; iptables-save -t nat; } | sed -e '/^#/d' "
+                     "-e 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum | cut -c1-64")
+    assert live == applied, "after a reboot's reload the live rules are exactly the applied ones"
+
+
+def test_rules_flushed_by_hand_are_applied_again_by_the_next_run(deployment, operator, listening):
+    app = listening["app"]
+    app.check("ip6tables -P INPUT ACCEPT && ip6tables -F")
+    assert deployment.outsider.reach(app.private_ipv6, UNLISTED_PORT) == f"app:{UNLISTED_PORT}"
+
+    rerun = operator.pyinfra(deployment.admin_inventory, DEPLOYS["app"], args=("--limit", app.name))
+
+    assert rerun.returncode == 0, rerun.output
+    assert "Firewall: test the rules, arm the rollback timer, go live" in " ".join(rerun.changed[app.name])
+    assert deployment.outsider.reach(app.private_ipv6, UNLISTED_PORT) is None
+
+
+def test_an_app_server_added_to_the_inventory_is_admitted_after_a_rerun(deployment, operator, listening):
+    db, newcomer = listening["db"], deployment.outsider
+    assert newcomer.reach(db.private_ip, DATABASE_PORT) is None
+    grown = operator.inventory(deployment.machines, user=ADMIN, name=f"grown-{deployment.release}",
+                               extra_app_servers=(newcomer,))
+
+    added = operator.pyinfra(grown, DEPLOYS["db"], args=("--limit", db.name))
+
+    assert added.returncode == 0, added.output
+    assert newcomer.reach(db.private_ip, DATABASE_PORT) == f"db:{DATABASE_PORT}"
+    assert newcomer.reach(db.private_ip, 22).startswith("SSH-2.0-")
+
+    removed = operator.pyinfra(deployment.admin_inventory, DEPLOYS["db"], args=("--limit", db.name))
+
+    assert removed.returncode == 0, removed.output
+    assert newcomer.reach(db.private_ip, DATABASE_PORT) is None
+    assert listening["app"].reach(db.private_ip, DATABASE_PORT) == f"db:{DATABASE_PORT}"

@@ -298,9 +298,9 @@ def _refuse_lockout(settings: Settings, opened: list[Opening], ssh_ports: list[i
             "cut off. Remove those redirects."
         )
     operator = host.get_fact(OperatorAddress, _sudo=False)
-    ssh = [opening for opening in opened if opening.why == "SSH"]
+    ssh = [opening for opening in opened if opening.port in ssh_ports]
     if operator and not any(opening.admits(operator) for opening in ssh):
-        allowed = ", ".join(ssh[0].sources) if ssh and ssh[0].sources else "nobody"
+        allowed = ", ".join(sorted({source for opening in ssh for source in opening.sources})) or "nobody"
         raise OperationError(
             f"{host.name}: the firewall would admit SSH only from {allowed}, but this run connects from "
             f"{operator}. Add your network to admin_cidrs (or reach this host through an app server "

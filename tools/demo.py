@@ -1,9 +1,9 @@
 """`make demo`: harden three throwaway containers end to end, dry-run diff first.
 
 Starts app, db and backup containers that look like a provider's fresh VMs (a root password,
-passwordless sudo), shows what the deploys would change, applies them, re-runs them to show
-nothing is left to change, then checks from outside what is now enforced. The containers are
-removed at the end; pass --keep to leave them running to poke at.
+passwordless sudo) and an outsider on the same network, shows what the deploys would change,
+applies them, re-runs them to show nothing is left to change, then checks from outside what is
+now enforced. The containers are removed at the end; pass --keep to leave them running.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ def refused(attempt) -> bool:
     return False
 
 
-def enforced(operator: Operator, machines, admin_password: str) -> list[tuple[str, bool]]:
+def enforced(operator: Operator, machines, outsider, admin_password: str) -> list[tuple[str, bool]]:
     """Each control, checked from outside the way a user or an attacker would meet it."""
     app, db = machines["app"], machines["db"]
+    db.serve(3306)  # stand-ins for the database and the application
+    app.serve(3000)
     with login(app, ADMIN, key=operator.admin_key, totp_secret=operator.totp_secret(ADMIN)) as session:
         key_login = session.run("true").status == 0
         sudo_without_password = session.run("sudo -n true").status == 0
@@ -70,6 +72,11 @@ def enforced(operator: Operator, machines, admin_password: str) -> list[tuple[st
         ("a weak new password ('password1') is refused by PAM", weak.returncode != 0),
         ("the application user has no shell and no home", app_user[5:] == ["/nonexistent", "/usr/sbin/nologin"]),
         ("the clock is kept by systemd-timesyncd", db.exec("systemctl is-enabled systemd-timesyncd").returncode == 0),
+        ("the database port answers the app server", app.reach(db.private_ip, 3306) == "db:3306"),
+        ("the database port drops another machine on the network", outsider.reach(db.private_ip, 3306) is None),
+        ("SSH to the database server from that machine is dropped", outsider.reach(db.private_ip, 22) is None),
+        ("port 80 on the app server reaches the application on 3000", outsider.reach(app.private_ip, 80) == "app:3000"),
+        ("over IPv6 the database server is shut too", outsider.reach(db.private_ipv6, 3306) is None),
     ]
 
 
@@ -91,6 +98,8 @@ def main() -> int:
             machines[role] = fleet.start(role, operator.root_public_key)
             act_like_a_provider_image(machines[role], role)
             print(f"    {role:7} {machines[role].name}  ssh -p {machines[role].ssh_port} 127.0.0.1")
+        outsider = fleet.start("outsider", operator.root_public_key)
+        print(f"    outsider {outsider.name}  (another machine on the network, in no inventory)")
         inventory = operator.inventory(machines, name="demo-inventory")
         print(f"    operator files (keys, secret store, group data): {operator.home}")
 
@@ -105,7 +114,7 @@ def main() -> int:
         print(f"    changed operations: {result.changed_count()}, failed: {sum(map(len, result.failed.values()))}")
 
         banner("What is now enforced, checked from outside")
-        checks = enforced(operator, machines, admin_password)
+        checks = enforced(operator, machines, outsider, admin_password)
         for text, holds in checks:
             print(f"    [{'ok' if holds else 'FAILED'}] {text}")
         if options.keep:

@@ -76,3 +76,18 @@ def admin_sessions(deployment, operator):
     yield sessions
     for session in sessions.values():
         session.close()
+
+
+@pytest.fixture
+def fresh_fleet(docker_client, tmp_path, monkeypatch):
+    """An empty Debian 12 fleet with an operator and secret store of its own, for tests that
+    harden (or break) a machine of their own."""
+    build_images("debian12")
+    (tmp_path / "operator").mkdir()
+    operator = Operator(tmp_path / "operator")
+    monkeypatch.setenv("HARDENING_SECRETS_DIR", str(operator.secrets))
+    fleet = Fleet(docker_client, "debian12")
+    try:
+        yield fleet, operator
+    finally:
+        fleet.remove()

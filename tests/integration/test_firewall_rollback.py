@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from harness.containers import Fleet, build_images
-from harness.operator import DEPLOYS, Operator
+from harness.operator import DEPLOYS
 
 ROLLBACK_SECONDS = 30
 CUTOFF_DEPLOY = "tests/deploys/firewall_cutoff.py"
@@ -18,19 +17,12 @@ MARKER_RULE = "-A INPUT -p tcp -m tcp --dport 9999 -j ACCEPT"
 
 
 @pytest.fixture
-def fresh(docker_client, tmp_path, monkeypatch):
-    build_images("debian12")
-    (tmp_path / "operator").mkdir()
-    operator = Operator(tmp_path / "operator")
-    monkeypatch.setenv("HARDENING_SECRETS_DIR", str(operator.secrets))
+def fresh(fresh_fleet):
+    fleet, operator = fresh_fleet
     operator.write_group_data("all", {**operator.base_group_data(), "firewall_rollback_seconds": ROLLBACK_SECONDS})
-    fleet = Fleet(docker_client, "debian12")
-    try:
-        machine = fleet.start("db", operator.root_public_key)
-        machine.check(f"iptables {MARKER_RULE}")
-        yield machine, operator
-    finally:
-        fleet.remove()
+    machine = fleet.start("db", operator.root_public_key)
+    machine.check(f"iptables {MARKER_RULE}")
+    return machine, operator
 
 
 def sshd_answers(port: int) -> bool:

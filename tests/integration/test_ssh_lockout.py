@@ -15,8 +15,7 @@ import paramiko
 import pyotp
 import pytest
 
-from harness.containers import Fleet, build_images
-from harness.operator import ADMIN, DEPLOYS, REPO, Operator, make_key
+from harness.operator import ADMIN, DEPLOYS, REPO, make_key
 from harness.provider import act_like_a_provider_image
 from harness.ssh import login
 
@@ -24,18 +23,11 @@ STAGE_ONE_MARKER = "Password and root login stay as they were"
 
 
 @pytest.fixture
-def fresh(docker_client, tmp_path, monkeypatch):
-    build_images("debian12")
-    (tmp_path / "operator").mkdir()
-    operator = Operator(tmp_path / "operator")
-    monkeypatch.setenv("HARDENING_SECRETS_DIR", str(operator.secrets))
-    fleet = Fleet(docker_client, "debian12")
-    try:
-        machine = fleet.start("app", operator.root_public_key)
-        act_like_a_provider_image(machine, "app")
-        yield machine, operator, operator.inventory({"app": machine})
-    finally:
-        fleet.remove()
+def fresh(fresh_fleet):
+    fleet, operator = fresh_fleet
+    machine = fleet.start("app", operator.root_public_key)
+    act_like_a_provider_image(machine, "app")
+    return machine, operator, operator.inventory({"app": machine})
 
 
 def effective(machine, keyword: str) -> str:

@@ -36,3 +36,17 @@ see README.md, "Secrets".
 # admin_cidrs = []  # networks the operators connect from; SSH is open to them (on app servers: only to them, if set)
 # firewall = True  # default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)
 # firewall_rollback_seconds = 60  # new rules are undone after this long unless a fresh SSH connection confirms them
+
+# Login alerts: set alert_email and smtp_host (or a webhook), or login_alerts = False. The SMTP
+# password, the webhook URL and Pushover's tokens go in the secret store (README, Secrets).
+# login_alerts = True  # Monit tells you of every SSH login, by email and/or webhook (guide 3.12)
+# monit_check_interval = 5  # seconds between Monit's looks at the auth log: how soon an alert goes out (guide 3.12)
+# alert_email = None  # address that gets an email for every SSH login (needs smtp_host)
+# smtp_host = None  # mail server Monit sends alerts through
+# smtp_port = 587  # its port: 587 for submission with STARTTLS, 465 for TLS from the start
+# smtp_security = 'starttls'  # encryption to the mail server; 'none' only without a password
+# smtp_verify_certificate = True  # verify the mail server's certificate with the system CAs (no password for impostors)
+# smtp_user = None  # login at the mail server; its password is the secret smtp-password
+# alert_ignore_addresses = []  # logins from these source addresses raise no alert (the guide's ignore list)
+# alert_webhook = False  # also post each login as Slack-style JSON to the URL in the secret alert-webhook-url
+# alert_pushover = False  # also push each login through Pushover (secrets pushover-app-token, pushover-user-key)

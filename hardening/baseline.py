@@ -1,10 +1,11 @@
-"""What every role gets: clock, password quality, admins, sudo rules, a locked root, and SSH."""
+"""What every role gets: clock, password quality, admins, sudo rules, a locked root, SSH, and
+an alert for every SSH login."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from . import accounts, passwords, ssh, sudo, timesync
+from . import accounts, login_alerts, passwords, ssh, sudo, timesync
 from .settings import Settings
 
 
@@ -16,3 +17,4 @@ def baseline(settings: Settings):
     sudo.managed_sudoers(settings)
     accounts.lock_root(settings)
     ssh.harden_ssh(settings)  # after the admins exist: its probe logs in as one
+    login_alerts.login_alerts(settings)  # after SSH: its pattern follows the SSH settings

@@ -9,6 +9,7 @@ moved over the target in the same shell command. A failing one is deleted and th
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from importlib import resources
 from io import StringIO
@@ -48,13 +49,21 @@ def text_of(lines: list[str]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def print_diff(dest: str, old_lines: list[str] | None, new_content: str) -> None:
-    """Show a change as ``--diff`` does for pyinfra's own file operations.
+def masked(text: str, secret_pattern: str | None) -> str:
+    """``text`` with what the first group of each ``secret_pattern`` match holds shown as *MASKED*."""
+    if not secret_pattern:
+        return text
+    return re.sub(secret_pattern, lambda match: match.group(0).replace(match.group(1), "*MASKED*"), text)
+
+
+def print_diff(dest: str, old_lines: list[str] | None, new_content: str, secret_pattern: str | None = None) -> None:
+    """Show a change as ``--diff`` does for pyinfra's own file operations, secrets masked.
 
     ``old_lines`` are the current lines without endings; None when the file is new."""
     host.log(f"Will {'create' if old_lines is None else 'modify'} {dest}", logger.info)
-    for line in generate_color_diff(text_of(old_lines or []).splitlines(keepends=True),
-                                    new_content.splitlines(keepends=True)):
+    old_text = masked(text_of(old_lines or []), secret_pattern)
+    for line in generate_color_diff(old_text.splitlines(keepends=True),
+                                    masked(new_content, secret_pattern).splitlines(keepends=True)):
         logger.info("  %s", line)
     logger.info("")
 
@@ -67,6 +76,7 @@ def validated_file(
     user: str = "root",
     group: str = "root",
     mode: str = "644",
+    secret_pattern: str | None = None,
 ):
     """
     Make ``dest`` hold ``content``, landing it only if ``validator`` accepts the candidate.
@@ -76,6 +86,8 @@ def validated_file(
     + validator: a command with ``{}`` where the candidate's path goes, e.g. ``visudo -cf {}``;
       None for files nothing can check (the swap is still atomic)
     + user, group, mode: ownership and permissions, set on the candidate before it lands
+    + secret_pattern: for a file holding secrets, a regex whose first group is a secret: the diff
+      masks it, and the content travels only through owner-only files
     """
     current = host.get_fact(File, path=dest)
     wanted_sha = hashlib.sha256(content.encode()).hexdigest()
@@ -83,12 +95,15 @@ def validated_file(
     if not current or host.get_fact(Sha256File, path=dest) != wanted_sha:
         if state.config.DIFF:
             old = host.get_fact(FileContents, path=dest) if current else None
-            print_diff(dest, old, content)
+            print_diff(dest, old, content, secret_pattern)
         candidate = f"{dest}.hardening-candidate"
         quoted = shlex.quote(candidate)
-        yield FileUploadCommand(
-            StringIO(content), candidate, remote_temp_filename=host.get_temp_filename(candidate)
-        )
+        if secret_pattern:
+            yield from upload_secret(candidate, content, user, group, mode)
+        else:
+            yield FileUploadCommand(
+                StringIO(content), candidate, remote_temp_filename=host.get_temp_filename(candidate)
+            )
         check = validator.replace("{}", quoted) if validator else "true"
         yield StringCommand(
             f"chown {user}:{group} {quoted} && chmod {mode} {quoted} && "

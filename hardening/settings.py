@@ -50,6 +50,11 @@ SSH_KEY_TYPES = (
 # crypt(3) formats shadow accepts on Debian/Ubuntu: yescrypt, SHA-512, SHA-256, bcrypt.
 PASSWORD_HASH_RE = re.compile(r"^\$(y|gy|6|5|2[aby])\$[./A-Za-z0-9$=,]{20,}$")
 TIME_SYNC_SERVICES = ("systemd-timesyncd", "chrony")
+EMAIL_RE = re.compile(r"^[^@\s\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9.:-]+$")
+# How monit talks to the mail server: STARTTLS (submission, 587), TLS from the start (465), or plain.
+SMTP_SECURITY = ("starttls", "tls", "none")
+MONIT_STARTTLS_PORTS = (25, 587)
 # Data keys that name a secret: `_sudo_password`, `ssh_password`, `smtp_password`, `api_token`...
 SECRET_KEY_RE = re.compile(r"(pass(word|wd|phrase)|secret|token|private_key)$", re.IGNORECASE)
 # Where each secret pyinfra could take from data belongs instead.
@@ -110,6 +115,35 @@ def _cidr_list(value: Any) -> str | None:
             ipaddress.ip_network(item, strict=True)
         except ValueError as error:
             return f"has {item!r}, which is not a network ({error})"
+    return None
+
+
+def _optional_email(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and EMAIL_RE.match(value)):
+        return None
+    return "must be an email address like ops@example.com (or None)"
+
+
+def _optional_hostname(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and HOSTNAME_RE.match(value)):
+        return None
+    return "must be a host name or IP address like smtp.example.com (or None)"
+
+
+def _optional_login(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value and not set(value) & set('"\\ \t\n')):
+        return None
+    return "must be a user name without spaces or quotes (or None)"
+
+
+def _address_list(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)):
+        return "must be a list of IP addresses such as ['203.0.113.7']"
+    for item in value:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            return f"has {item!r}, which is not a single IP address"
     return None
 
 
@@ -220,6 +254,28 @@ KNOBS: tuple[Knob, ...] = (
          "default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)"),
     Knob("firewall_rollback_seconds", 60, _int_between(30, 600),
          "new rules are undone after this long unless a fresh SSH connection confirms them"),
+    Knob("login_alerts", True, _is_bool,
+         "Monit tells you of every SSH login, by email and/or webhook (guide 3.12)"),
+    Knob("monit_check_interval", 5, _int_between(1, 300),
+         "seconds between Monit's looks at the auth log: how soon an alert goes out (guide 3.12)"),
+    Knob("alert_email", None, _optional_email,
+         "address that gets an email for every SSH login (needs smtp_host)"),
+    Knob("smtp_host", None, _optional_hostname,
+         "mail server Monit sends alerts through"),
+    Knob("smtp_port", 587, _port,
+         "its port: 587 for submission with STARTTLS, 465 for TLS from the start"),
+    Knob("smtp_security", "starttls", _one_of(*SMTP_SECURITY),
+         "encryption to the mail server; 'none' only without a password"),
+    Knob("smtp_verify_certificate", True, _is_bool,
+         "verify the mail server's certificate with the system CAs (no password for impostors)"),
+    Knob("smtp_user", None, _optional_login,
+         "login at the mail server; its password is the secret smtp-password"),
+    Knob("alert_ignore_addresses", [], _address_list,
+         "logins from these source addresses raise no alert (the guide's ignore list)"),
+    Knob("alert_webhook", False, _is_bool,
+         "also post each login as Slack-style JSON to the URL in the secret alert-webhook-url"),
+    Knob("alert_pushover", False, _is_bool,
+         "also push each login through Pushover (secrets pushover-app-token, pushover-user-key)"),
     Knob("ssh_two_factor", True, _is_bool,
          "SSH needs the key and a TOTP code from the admin's phone (guide 3.10)"),
     Knob("ssh_two_factor_strict", False, _is_bool,
@@ -293,6 +349,32 @@ class PasswordPolicy:
 
 
 @dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    security: str  # one of SMTP_SECURITY
+    verify_certificate: bool
+    user: str | None
+    password: Secret | None
+
+
+@dataclass(frozen=True)
+class LoginAlerts:
+    """Who hears of an SSH login, and how (guide 3.12)."""
+
+    check_interval: int
+    email: str | None
+    smtp: SmtpServer | None  # set whenever email is
+    ignore_addresses: tuple[str, ...]
+    webhook_url: Secret | None
+    pushover: tuple[Secret, Secret] | None  # application token, user key
+
+    @property
+    def pushes(self) -> bool:
+        return bool(self.webhook_url or self.pushover)
+
+
+@dataclass(frozen=True)
 class Settings:
     host_name: str
     connect_user: str
@@ -310,6 +392,7 @@ class Settings:
     ssh_strong_crypto: bool
     ssh_allow_users: tuple[str, ...]
     ssh_allow_groups: tuple[str, ...]
+    login_alerts: LoginAlerts | None  # None: no login alerts
     roles: tuple[str, ...]  # the role groups this host is in
     firewall: bool
     firewall_rollback_seconds: int
@@ -494,6 +577,8 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
             "use a value no larger than password_minlen",
         ))
     problems += _firewall_problems(host, values)
+    login_alerts, alert_problems = _login_alerts(host, values)
+    problems += alert_problems
     if problems:
         return None, problems
 
@@ -514,6 +599,7 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
         ssh_strong_crypto=values["ssh_strong_crypto"],
         ssh_allow_users=tuple(values["ssh_allow_users"]),
         ssh_allow_groups=tuple(values["ssh_allow_groups"]),
+        login_alerts=login_alerts,
         roles=tuple(group for group in ROLE_GROUPS if group in host.groups),
         firewall=values["firewall"],
         firewall_rollback_seconds=values["firewall_rollback_seconds"],
@@ -563,6 +649,74 @@ def _ssh_access_problems(host, values: dict, admin_names: list[str], data: dict)
             "is not a file on this machine", "give the path of the admin's private key",
         ))
     return problems
+
+
+SMTP_PASSWORD = "smtp-password"
+WEBHOOK_URL = "alert-webhook-url"
+PUSHOVER_SECRETS = ("pushover-app-token", "pushover-user-key")
+
+
+def _stored(host, name: str, needed_for: str, problems: list[Problem], key: str, value: Any) -> Secret | None:
+    """A secret the settings need, or a problem saying where to put it. Monit's configuration
+    quotes values with double quotes, so a secret may not contain one."""
+    try:
+        secret = secrets.lookup(name)
+    except secrets.SecretStoreError as error:
+        problems.append(Problem(host.name, key, value, "has an unsafe secret", str(error)))
+        return None
+    if secret is None:
+        problems.append(Problem(host.name, key, value, f"needs {needed_for}, which the secret store lacks",
+                                f"put it in {secrets.where(name)}"))
+    elif '"' in secret.reveal() or "\n" in secret.reveal():
+        problems.append(Problem(host.name, key, value, f"needs {needed_for}, but {secret.source} holds a "
+                                "double quote or a line break", "store the value alone, unquoted, on one line"))
+        return None
+    return secret
+
+
+def _login_alerts(host, values: dict) -> tuple[LoginAlerts | None, list[Problem]]:
+    if not values["login_alerts"]:
+        return None, []
+    problems: list[Problem] = []
+    email, smtp = values["alert_email"], None
+    if email and not values["smtp_host"]:
+        problems.append(Problem(host.name, "smtp_host", None, f"is not set, so no mail could reach {email}",
+                                "set smtp_host (and smtp_user, with its password in the secret store)"))
+    elif email:
+        user = values["smtp_user"]
+        password = _stored(host, SMTP_PASSWORD, "the SMTP password", problems, "smtp_user", user) if user else None
+        starttls_port = values["smtp_port"] in MONIT_STARTTLS_PORTS
+        if (values["smtp_security"] == "starttls") != starttls_port and values["smtp_security"] != "none":
+            problems.append(Problem(
+                host.name, "smtp_security", values["smtp_security"],
+                f"does not fit smtp_port {values['smtp_port']}: Monit speaks STARTTLS on ports 25 and 587 only, "
+                "and TLS from the first byte on any other",
+                "use 'starttls' with port 587 (or 25), 'tls' with port 465",
+            ))
+        if user and values["smtp_security"] == "none":
+            problems.append(Problem(
+                host.name, "smtp_security", "none", "would send the SMTP password unencrypted",
+                "use 'starttls' (port 587) or 'tls' (port 465)",
+            ))
+        smtp = SmtpServer(values["smtp_host"], values["smtp_port"], values["smtp_security"],
+                          values["smtp_verify_certificate"], user, password)
+    webhook = pushover = None
+    if values["alert_webhook"]:
+        webhook = _stored(host, WEBHOOK_URL, "the webhook URL", problems, "alert_webhook", True)
+        if webhook and not re.match(r"^https?://\S+$", webhook.reveal()):
+            problems.append(Problem(host.name, "alert_webhook", True, f"has a URL in {webhook.source} that is "
+                                    "not http(s)://...", "store the whole URL the chat service gave you"))
+    if values["alert_pushover"]:
+        token, user_key = (_stored(host, name, name, problems, "alert_pushover", True) for name in PUSHOVER_SECRETS)
+        pushover = (token, user_key) if token and user_key else None
+    if not (email or values["alert_webhook"] or values["alert_pushover"]):
+        problems.append(Problem(
+            host.name, "login_alerts", True, "is on, but nobody would hear of an SSH login",
+            "set alert_email and smtp_host (and/or alert_webhook, alert_pushover), or login_alerts = False",
+        ))
+    alerts = LoginAlerts(values["monit_check_interval"], email, smtp, tuple(values["alert_ignore_addresses"]),
+                         webhook, pushover)
+    return alerts, problems
 
 
 def _private_ips(inventory, group: str) -> tuple[str, ...]:

@@ -1,9 +1,10 @@
 """`make demo`: harden three throwaway containers end to end, dry-run diff first.
 
 Starts app, db and backup containers that look like a provider's fresh VMs (a root password,
-passwordless sudo) and an outsider on the same network, shows what the deploys would change,
-applies them, re-runs them to show nothing is left to change, then checks from outside what is
-now enforced. The containers are removed at the end; pass --keep to leave them running.
+passwordless sudo) and an outsider on the same network (with a mail relay), shows what the
+deploys would change, applies them, re-runs them to show nothing is left to change, then checks
+from outside what is now enforced. The containers are removed at the end; pass --keep to leave
+them running.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import docker
@@ -23,8 +25,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness.containers import Fleet, remove_leftovers  # noqa: E402
-from harness.operator import ADMIN, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
+from harness.operator import (  # noqa: E402
+    ADMIN,
+    ALERT_EMAIL,
+    DEPLOYS,
+    ROLE_GROUPS,
+    SMTP_PASSWORD,
+    SMTP_USER,
+    Operator,
+    write_secret,
+)
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
+from harness.sinks import SMTP_PORT, Sinks, start_sinks, trust  # noqa: E402
 from harness.ssh import key_only, login  # noqa: E402
 
 
@@ -45,9 +57,10 @@ def refused(attempt) -> bool:
     return False
 
 
-def enforced(operator: Operator, machines, outsider, admin_password: str) -> list[tuple[str, bool]]:
+def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_password: str) -> list[tuple[str, bool]]:
     """Each control, checked from outside the way a user or an attacker would meet it."""
     app, db = machines["app"], machines["db"]
+    logged_in_at = time.time()
     db.serve(3306)  # stand-ins for the database and the application
     app.serve(3000)
     with login(app, ADMIN, key=operator.admin_key, totp_secret=operator.totp_secret(ADMIN)) as session:
@@ -77,6 +90,8 @@ def enforced(operator: Operator, machines, outsider, admin_password: str) -> lis
         ("SSH to the database server from that machine is dropped", outsider.reach(db.private_ip, 22) is None),
         ("port 80 on the app server reaches the application on 3000", outsider.reach(app.private_ip, 80) == "app:3000"),
         ("over IPv6 the database server is shut too", outsider.reach(db.private_ipv6, 3306) is None),
+        (f"{ADMIN}'s login was mailed to {ALERT_EMAIL} (STARTTLS relay) within 30 s",
+         sinks.wait_for("mail", [f"for {ADMIN} from", "From: monit@app"], since=logged_in_at) is not None),
     ]
 
 
@@ -99,7 +114,14 @@ def main() -> int:
             act_like_a_provider_image(machines[role], role)
             print(f"    {role:7} {machines[role].name}  ssh -p {machines[role].ssh_port} 127.0.0.1")
         outsider = fleet.start("outsider", operator.root_public_key)
-        print(f"    outsider {outsider.name}  (another machine on the network, in no inventory)")
+        sinks = start_sinks(outsider)
+        print(f"    outsider {outsider.name}  (another machine on the network, in no inventory; it runs a "
+              f"mail relay for the alerts on port {SMTP_PORT})")
+        for machine in machines.values():
+            trust(machine, sinks.ca_pem)
+        write_secret(operator.secrets, "smtp-password", SMTP_PASSWORD)
+        operator.host_data = {"alert_email": ALERT_EMAIL, "smtp_host": sinks.smtp_host, "smtp_port": SMTP_PORT,
+                              "smtp_user": SMTP_USER}
         inventory = operator.inventory(machines, name="demo-inventory")
         print(f"    operator files (keys, secret store, group data): {operator.home}")
 
@@ -114,7 +136,7 @@ def main() -> int:
         print(f"    changed operations: {result.changed_count()}, failed: {sum(map(len, result.failed.values()))}")
 
         banner("What is now enforced, checked from outside")
-        checks = enforced(operator, machines, outsider, admin_password)
+        checks = enforced(operator, machines, outsider, sinks, admin_password)
         for text, holds in checks:
             print(f"    [{'ok' if holds else 'FAILED'}] {text}")
         if options.keep:

@@ -21,6 +21,10 @@ ADMIN_PASSWORD = "Correct-Horse-42-Battery"
 # A second enrolled admin for refused logins, so TOTP rate limits never touch alice's logins.
 OTHER_ADMIN = "carol"
 OTHER_ADMIN_PASSWORD = "Other-Horse-17-Battery"
+# Where the fleet's login alerts go: a mail relay that wants a login.
+ALERT_EMAIL = "ops@example.test"
+SMTP_USER = "monit"
+SMTP_PASSWORD = "Mail-Relay-Pass-51"
 ROLE_GROUPS = {"app": "app_servers", "db": "db_servers", "backup": "backup_servers"}
 DEPLOYS = {role: f"deploys/{role}_server.py" for role in ROLE_GROUPS}
 
@@ -86,6 +90,8 @@ class Operator:
         self.group_data.mkdir()
         self.write_group_data("all", self.base_group_data())
         self.known_hosts = home / "known_hosts"
+        # Added to every host in the inventories written from now on (a fleet's alert settings).
+        self.host_data: dict = {}
 
     def totp_secret(self, admin: str) -> str:
         """The admin's TOTP secret, as the deploy generated it into the store."""
@@ -129,6 +135,7 @@ class Operator:
                 "private_ip": machine.private_ip,
                 # The operator's network: without it the db and backup firewalls admit no SSH from here.
                 "admin_cidrs": [f"{machine.operator_address}/32"],
+                **self.host_data,
                 **(data or {}),
             }))
         path = self.home / f"{name}.py"

@@ -9,8 +9,19 @@ from pathlib import Path
 import pytest
 
 from harness.containers import RELEASES, Fleet, Machine, build_images
-from harness.operator import ADMIN, DEPLOYS, ROLE_GROUPS, Operator, Run
+from harness.operator import (
+    ADMIN,
+    ALERT_EMAIL,
+    DEPLOYS,
+    ROLE_GROUPS,
+    SMTP_PASSWORD,
+    SMTP_USER,
+    Operator,
+    Run,
+    write_secret,
+)
 from harness.provider import act_like_a_provider_image, fingerprint
+from harness.sinks import SMTP_PORT, Sinks, start_sinks, trust
 from harness.ssh import login
 
 
@@ -20,7 +31,8 @@ class Deployment:
 
     release: str
     machines: dict[str, Machine]
-    outsider: Machine  # on the same network, in no inventory
+    outsider: Machine  # on the same network, in no inventory; runs the mail and webhook sinks
+    sinks: Sinks
     rejected: Run  # a run with a typo in group data
     untouched_by_rejected: bool
     dry: Run  # --dry --diff before anything was applied
@@ -38,8 +50,16 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
     try:
         machines = {role: fleet.start(role, operator.root_public_key) for role in ROLE_GROUPS}
         outsider = fleet.start("outsider", operator.root_public_key)
+        sinks = start_sinks(outsider)
         for role, machine in machines.items():
             act_like_a_provider_image(machine, role)
+            trust(machine, sinks.ca_pem)  # the hosts trust the mail relay's CA, as a real relay's
+        write_secret(operator.secrets, "smtp-password", SMTP_PASSWORD)
+        write_secret(operator.secrets, "alert-webhook-url", sinks.webhook_url)
+        operator.host_data = {"alert_email": ALERT_EMAIL, "smtp_host": sinks.smtp_host, "smtp_port": SMTP_PORT,
+                              "smtp_user": SMTP_USER, "alert_webhook": True}
+        # The backup server raises no alert for logins from the operator's address.
+        operator.write_group_data("backup_servers", {"alert_ignore_addresses": [outsider.operator_address]})
         inventory = operator.inventory(machines, name=f"inventory-{release}")
         before = {role: fingerprint(machine) for role, machine in machines.items()}
 
@@ -59,9 +79,8 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
         # Root login is off now: re-runs connect as the admin, as the README tells operators.
         as_admin = operator.inventory(machines, user=ADMIN, name=f"as-admin-{release}")
         second = {role: operator.pyinfra(as_admin, deploy, args=("-v",)) for role, deploy in DEPLOYS.items()}
-        yield Deployment(
-            release, machines, outsider, rejected, untouched_by_rejected, dry, untouched_by_dry, first, second, as_admin
-        )
+        yield Deployment(release, machines, outsider, sinks, rejected, untouched_by_rejected, dry, untouched_by_dry,
+                         first, second, as_admin)
     finally:
         fleet.remove()
 
@@ -85,6 +104,7 @@ def fresh_fleet(docker_client, tmp_path, monkeypatch):
     build_images("debian12")
     (tmp_path / "operator").mkdir()
     operator = Operator(tmp_path / "operator")
+    operator.host_data = {"login_alerts": False}  # these tests are about SSH and the firewall
     monkeypatch.setenv("HARDENING_SECRETS_DIR", str(operator.secrets))
     fleet = Fleet(docker_client, "debian12")
     try:

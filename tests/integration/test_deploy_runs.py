@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.operator import ADMIN_PASSWORD, ROLE_GROUPS, Operator
+from harness.operator import ADMIN_PASSWORD, ROLE_GROUPS, SMTP_PASSWORD, Operator
 
 ROLES = list(ROLE_GROUPS)
 
@@ -12,8 +12,8 @@ ROLES = list(ROLE_GROUPS)
 def secrets_of(operator: Operator) -> list[str]:
     """Every secret value in the store, and each scratch code on its own."""
     values = []
-    for path in operator.secrets.glob("admin-*"):
-        if path.name.endswith(".totp-enrollment.txt"):
+    for path in operator.secrets.iterdir():
+        if path.name.endswith((".totp-enrollment.txt", ".json")):
             continue
         values += [path.read_text().strip(), *path.read_text().split()]
     return values
@@ -44,6 +44,9 @@ def test_dry_run_shows_each_file_change_as_a_diff_and_changes_nothing(deployment
     app_ip = deployment.machines["app"].private_ip
     assert f"+ -A TCP -s {app_ip}/32 -p tcp --dport 3306 -j ACCEPT" in dry.output
     assert "+ -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3000" in dry.output
+    # Files with secrets show them masked.
+    assert 'username "monit" password "*MASKED*"' in dry.output
+    assert '"webhook_url": "*MASKED*"' in dry.output
     assert deployment.untouched_by_dry
 
 
@@ -71,4 +74,4 @@ def test_secrets_never_show_in_output(deployment, operator):
     for secret in secrets_of(operator):
         for run in runs:
             assert secret not in run.output
-    assert ADMIN_PASSWORD in secrets_of(operator)
+    assert ADMIN_PASSWORD in secrets_of(operator) and SMTP_PASSWORD in secrets_of(operator)

@@ -28,7 +28,7 @@ def inventory(tmp_path):
         addresses.update(db1=DB_IP, backup1="10.0.0.31")
         hosts = [(name, {"private_ip": ip, **extra.get(name, {})}) for name, ip in addresses.items()]
         return Inventory(
-            (hosts, {"admin_users": admins, **(all_data or {})}),
+            (hosts, {"admin_users": admins, "login_alerts": False, **(all_data or {})}),
             app_servers=([name for name in addresses if name.startswith("app")], {}),
             db_servers=(["db1"], {}),
             backup_servers=(["backup1"], {}),

@@ -14,13 +14,14 @@ ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHdQ4g9a0xGWr0D6zvpVSlVzQkMx
 # An ed25519 key body announced as ssh-rsa.
 MISLABELLED_KEY = "ssh-rsa " + ED25519_KEY.split()[1]
 ADMINS = [{"name": "alice", "ssh_keys": [ED25519_KEY]}]
+ALERTS = {"alert_email": "ops@example.com", "smtp_host": "smtp.example.com"}
 
 
 pytestmark = pytest.mark.usefixtures("secret_store")
 
 
 def make_inventory(all_data=None, host_data=None, group_data=None) -> Inventory:
-    data = {"admin_users": ADMINS, **(all_data or {})}
+    data = {"admin_users": ADMINS, **ALERTS, **(all_data or {})}
     hosts = [("app1", {"private_ip": "10.0.0.11", **(host_data or {})})]
     return Inventory((hosts, data), app_servers=(["app1"], group_data or {}))
 

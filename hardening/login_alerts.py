@@ -21,6 +21,7 @@ from .settings import LoginAlerts, Settings
 from .ssh import any_changed
 
 MONITRC = "/etc/monit/monitrc"
+MONIT_VALIDATOR = "monit -t -c {}"
 AUTH_LOG = "/var/log/auth.log"
 IGNORE_FILE = "/etc/monit/ssh-login-ignore.regex"
 NOTIFIER_DIR = "/usr/local/lib/pyinfra-hardening"
@@ -112,7 +113,7 @@ def login_alerts(settings: Settings):
                        secret_pattern=NOTIFIER_SECRET)
     changed.append(validated_file(
         name="Monit: watch SSH logins, alert by mail" if alerts.email else "Monit: watch SSH logins",
-        dest=MONITRC, content=monitrc(settings), validator="monit -t -c {}", mode="600",
+        dest=MONITRC, content=monitrc(settings), validator=MONIT_VALIDATOR, mode="600",
         secret_pattern=MONITRC_SECRET,
     ))
     # Running only: the package enables it at boot, and on Debian 12 it is an LSB script whose

@@ -25,18 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness.containers import Fleet, remove_leftovers  # noqa: E402
-from harness.operator import (  # noqa: E402
-    ADMIN,
-    ALERT_EMAIL,
-    DEPLOYS,
-    ROLE_GROUPS,
-    SMTP_PASSWORD,
-    SMTP_USER,
-    Operator,
-    write_secret,
-)
+from harness.operator import ADMIN, ALERT_EMAIL, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
-from harness.sinks import SMTP_PORT, Sinks, start_sinks, trust  # noqa: E402
+from harness.sinks import SMTP_PORT, Sinks, send_alerts_to, start_sinks  # noqa: E402
 from harness.ssh import key_only, login  # noqa: E402
 
 
@@ -117,11 +108,7 @@ def main() -> int:
         sinks = start_sinks(outsider)
         print(f"    outsider {outsider.name}  (another machine on the network, in no inventory; it runs a "
               f"mail relay for the alerts on port {SMTP_PORT})")
-        for machine in machines.values():
-            trust(machine, sinks.ca_pem)
-        write_secret(operator.secrets, "smtp-password", SMTP_PASSWORD)
-        operator.host_data = {"alert_email": ALERT_EMAIL, "smtp_host": sinks.smtp_host, "smtp_port": SMTP_PORT,
-                              "smtp_user": SMTP_USER}
+        send_alerts_to(sinks, operator, machines.values(), webhook=False)
         inventory = operator.inventory(machines, name="demo-inventory")
         print(f"    operator files (keys, secret store, group data): {operator.home}")
 

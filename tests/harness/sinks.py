@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from .containers import Machine
+from .operator import ALERT_EMAIL, SMTP_PASSWORD, SMTP_USER, Operator, write_secret
 
 SCRIPTS = Path(__file__).resolve().parent / "sinks"
 HOME = "/srv/sinks"
@@ -122,3 +123,16 @@ def trust(machine: Machine, ca_pem: str) -> None:
     result = machine.exec("cat > /usr/local/share/ca-certificates/sink-ca.crt && update-ca-certificates",
                           stdin=ca_pem)
     assert result.returncode == 0, result.stderr
+
+
+def send_alerts_to(sinks: Sinks, operator: Operator, machines, webhook: bool = True) -> None:
+    """Point the login alerts of ``machines`` (and the operator's next inventories) at the sinks:
+    the hosts trust the relay's CA, the store holds its password (and the webhook URL)."""
+    for machine in machines:
+        trust(machine, sinks.ca_pem)
+    write_secret(operator.secrets, "smtp-password", SMTP_PASSWORD)
+    operator.host_data = {"alert_email": ALERT_EMAIL, "smtp_host": sinks.smtp_host, "smtp_port": SMTP_PORT,
+                          "smtp_user": SMTP_USER}
+    if webhook:
+        write_secret(operator.secrets, "alert-webhook-url", sinks.webhook_url)
+        operator.host_data["alert_webhook"] = True

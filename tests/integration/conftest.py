@@ -9,19 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.containers import RELEASES, Fleet, Machine, build_images
-from harness.operator import (
-    ADMIN,
-    ALERT_EMAIL,
-    DEPLOYS,
-    ROLE_GROUPS,
-    SMTP_PASSWORD,
-    SMTP_USER,
-    Operator,
-    Run,
-    write_secret,
-)
+from harness.operator import ADMIN, DEPLOYS, ROLE_GROUPS, Operator, Run
 from harness.provider import act_like_a_provider_image, fingerprint
-from harness.sinks import SMTP_PORT, Sinks, start_sinks, trust
+from harness.sinks import Sinks, send_alerts_to, start_sinks
 from harness.ssh import login
 
 
@@ -53,11 +43,7 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
         sinks = start_sinks(outsider)
         for role, machine in machines.items():
             act_like_a_provider_image(machine, role)
-            trust(machine, sinks.ca_pem)  # the hosts trust the mail relay's CA, as a real relay's
-        write_secret(operator.secrets, "smtp-password", SMTP_PASSWORD)
-        write_secret(operator.secrets, "alert-webhook-url", sinks.webhook_url)
-        operator.host_data = {"alert_email": ALERT_EMAIL, "smtp_host": sinks.smtp_host, "smtp_port": SMTP_PORT,
-                              "smtp_user": SMTP_USER, "alert_webhook": True}
+        send_alerts_to(sinks, operator, machines.values())
         # The backup server raises no alert for logins from the operator's address.
         operator.write_group_data("backup_servers", {"alert_ignore_addresses": [outsider.operator_address]})
         inventory = operator.inventory(machines, name=f"inventory-{release}")

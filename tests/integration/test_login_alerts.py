@@ -12,6 +12,7 @@ from harness.operator import ALERT_EMAIL, OTHER_ADMIN, SMTP_PASSWORD, SMTP_USER
 from harness.sinks import WEBHOOK_PATH
 from harness.ssh import login
 
+BROKEN_MONITRC_DEPLOY = "tests/deploys/broken_monitrc.py"
 LOGIN_LINE = f"Accepted keyboard-interactive/pam for {OTHER_ADMIN} from "
 
 
@@ -61,3 +62,16 @@ def test_monit_configuration_and_secrets_are_root_only(deployment):
         modes = machine.check("stat -c '%a %U' /etc/monit/monitrc /etc/monit/pyinfra-hardening-notify.json")
         assert modes.split("\n")[:2] == ["600 root", "600 root"]
         assert machine.exec("monit -t", user="root").returncode == 0
+
+
+def test_a_monitrc_monit_rejects_never_lands(deployment, operator):
+    machine = deployment.machines["db"]
+    before = machine.check("sha256sum /etc/monit/monitrc")
+
+    run = operator.pyinfra(deployment.admin_inventory, BROKEN_MONITRC_DEPLOY, args=("--limit", machine.name))
+
+    assert run.returncode != 0 and run.failed, run.output
+    assert "failed validation; the live file was left as it was" in run.output
+    assert SMTP_PASSWORD not in run.output
+    assert machine.check("sha256sum /etc/monit/monitrc") == before
+    assert machine.exec("systemctl is-active --quiet monit").returncode == 0

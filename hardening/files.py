@@ -44,6 +44,21 @@ def render(target_path: str, **context) -> str:
     return _environment.get_template(target_path.lstrip("/") + ".j2").render(**context)
 
 
+def sha256_of(text: str) -> str:
+    """What ``sha256sum`` (and pyinfra's Sha256File fact) says of a file holding ``text``."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def candidate_path(dest: str) -> str:
+    """Where a new version of ``dest`` waits, beside it, until it is checked and moved over it."""
+    return f"{dest}.hardening-candidate"
+
+
+def upload_text(path: str, content: str) -> FileUploadCommand:
+    """Upload ``content`` to ``path`` (through a temporary file when sudo moves it into place)."""
+    return FileUploadCommand(StringIO(content), path, remote_temp_filename=host.get_temp_filename(path))
+
+
 def text_of(lines: list[str]) -> str:
     """File text from the lines a FileContents fact gives (which have no line endings)."""
     return "".join(f"{line}\n" for line in lines)
@@ -68,6 +83,13 @@ def print_diff(dest: str, old_lines: list[str] | None, new_content: str, secret_
     logger.info("")
 
 
+def any_changed(operations: list):
+    """An ``_if`` condition for a reload: true once any of these operations has changed something.
+    (The list is copied now: a lambda over a name that is later rebound would see the new list.)"""
+    operations = list(operations)
+    return lambda: any(operation.did_change() for operation in operations)
+
+
 @operation()
 def validated_file(
     dest: str,
@@ -90,20 +112,16 @@ def validated_file(
       masks it, and the content travels only through owner-only files
     """
     current = host.get_fact(File, path=dest)
-    wanted_sha = hashlib.sha256(content.encode()).hexdigest()
-
-    if not current or host.get_fact(Sha256File, path=dest) != wanted_sha:
+    if not current or host.get_fact(Sha256File, path=dest) != sha256_of(content):
         if state.config.DIFF:
             old = host.get_fact(FileContents, path=dest) if current else None
             print_diff(dest, old, content, secret_pattern)
-        candidate = f"{dest}.hardening-candidate"
+        candidate = candidate_path(dest)
         quoted = shlex.quote(candidate)
         if secret_pattern:
             yield from upload_secret(candidate, content, user, group, mode)
         else:
-            yield FileUploadCommand(
-                StringIO(content), candidate, remote_temp_filename=host.get_temp_filename(candidate)
-            )
+            yield upload_text(candidate, content)
         check = validator.replace("{}", quoted) if validator else "true"
         yield StringCommand(
             f"chown {user}:{group} {quoted} && chmod {mode} {quoted} && "

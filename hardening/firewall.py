@@ -11,23 +11,21 @@ If step 2 fails, or the run dies on the way, the timer restores the previous rul
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 import shlex
 from dataclasses import dataclass
-from io import StringIO
 
 import paramiko
 from pyinfra import host, state
-from pyinfra.api import FactBase, FileUploadCommand, OperationError, StringCommand, deploy, operation
+from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import python, systemd
 
-from .files import print_diff, render
+from .files import any_changed, candidate_path, print_diff, render, sha256_of, upload_text
 from .packages import ensure_packages
 from .settings import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, Settings
-from .ssh import any_changed, open_transport
+from .ssh import open_transport
 
 FAMILIES = (4, 6)
 RULE_DIR = "/etc/iptables"
@@ -36,7 +34,6 @@ SAVE = {4: "iptables-save", 6: "ip6tables-save"}
 RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 STATE_DIR = "/var/lib/pyinfra-hardening/firewall"
 ROLLBACK_UNIT = "hardening-firewall-rollback"
-CANDIDATE_SUFFIX = ".hardening-candidate"
 # The tables our rule files replace, empty and open: restored first on rollback, so rules we
 # added to a table the saved state did not have (a fresh host has no nat table) go too.
 EMPTY_TABLES = (
@@ -193,12 +190,8 @@ class OperatorAddress(FactBase):
 # --- operations ----------------------------------------------------------------------------------
 
 
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def candidate(family: int) -> str:
-    return RULE_FILES[family] + CANDIDATE_SUFFIX
+    return candidate_path(RULE_FILES[family])
 
 
 def _restore_previous() -> str:
@@ -216,7 +209,7 @@ def apply_rules(rules: dict[int, str], rollback_seconds: int):
     """
     tables = tables_of(rules[4])
     current = host.get_fact(FirewallState, tables=tables)
-    changed = [family for family in FAMILIES if current[family].file_sha != sha256(rules[family])]
+    changed = [family for family in FAMILIES if current[family].file_sha != sha256_of(rules[family])]
     drifted = [family for family in FAMILIES if family not in changed and current[family].drifted]
     if not changed and not drifted:
         return
@@ -229,8 +222,7 @@ def apply_rules(rules: dict[int, str], rollback_seconds: int):
 
     yield StringCommand(f"install -d -m 755 {RULE_DIR} && install -d -m 700 {STATE_DIR}")
     for family in FAMILIES:
-        yield FileUploadCommand(StringIO(rules[family]), candidate(family),
-                                remote_temp_filename=host.get_temp_filename(candidate(family)))
+        yield upload_text(candidate(family), rules[family])
     candidates = " ".join(shlex.quote(candidate(family)) for family in FAMILIES)
     tests = " && ".join(f"{RESTORE[family]} --test {shlex.quote(candidate(family))}" for family in FAMILIES)
     snapshots = "; ".join(

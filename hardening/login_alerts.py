@@ -15,10 +15,9 @@ from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import files, systemd
 
-from .files import render, validated_file
+from .files import any_changed, render, validated_file
 from .packages import ensure_packages
 from .settings import LoginAlerts, Settings
-from .ssh import any_changed
 
 MONITRC = "/etc/monit/monitrc"
 MONIT_VALIDATOR = "monit -t -c {}"

@@ -11,7 +11,6 @@ Each candidate passes ``sshd -t`` and an ``sshd -T`` check of the effective valu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shlex
 import socket
@@ -26,7 +25,7 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import python
 
 from . import totp
-from .files import render, text_of, upload_secret, validated_file
+from .files import any_changed, render, sha256_of, text_of, upload_secret, validated_file
 from .packages import ensure_packages
 from .secrets import Secret
 from .settings import Settings
@@ -230,7 +229,7 @@ def totp_secret_file(user: str, secret: Secret, scratch_codes: Secret):
     codes), so only the secret on its first line is compared: a re-run never rotates it.
     """
     path = f"/home/{user}/.google_authenticator"
-    wanted = hashlib.sha256(secret.reveal().encode()).hexdigest()
+    wanted = sha256_of(secret.reveal())
     if host.get_fact(FirstLineSha256, path=path) == wanted:
         host.noop(f"{user} is enrolled with the stored TOTP secret")
         return
@@ -365,12 +364,6 @@ def _probe_message(settings: Settings, reason: str) -> str:
 
 
 # --- the deploy ----------------------------------------------------------------------------------
-
-
-def any_changed(operations: list):
-    """An ``_if`` condition: true once any of these operations has changed something."""
-    operations = list(operations)
-    return lambda: any(operation.did_change() for operation in operations)
 
 
 def crypto_profile(settings: Settings) -> CryptoProfile | None:

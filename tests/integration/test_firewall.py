@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from hardening import firewall
 from harness.operator import ADMIN, DEPLOYS
 
 DATABASE_PORT = 3306
@@ -84,8 +85,7 @@ def test_the_rules_come_back_when_netfilter_persistent_restarts(deployment, list
 
     assert deployment.outsider.reach(app.private_ip, UNLISTED_PORT) is None
     assert deployment.outsider.reach(app.private_ip, 80) == "app:3000"
-    live = app.check("{ iptables-save -t filter; iptables-save -t nat; } | sed -e '/^#/d' "
-                     "-e 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum | cut -c1-64")
+    live = app.check(f"{firewall.live_rules(4, ('filter', 'nat'))} | sha256sum | cut -c1-64")
     assert live == applied, "after a reboot's reload the live rules are exactly the applied ones"
 
 

@@ -1,7 +1,19 @@
 """Settings for database servers (the db_servers group); group_data/all.py has the rest.
 
-The firewall admits the database port and SSH only from the app servers' private_ip (read from
-the inventory) and admin_cidrs. The database's own keys arrive with the database deploy.
+MariaDB listens on the host's private_ip only; the firewall admits the database port and SSH
+only from the app servers' private_ip (read from the inventory) and admin_cidrs. The
+application's account may connect only from those app servers. Its password, the dump
+account's password and the key the backups are copied offsite with are generated into the
+secret store on the first run (README, Secrets); only the backup public key is yours to make:
+
+    hardening-backup keygen --private-key ~/backup-private.pem --public-key keys/backup-public.pem
 """
 
 # database_port = 3306  # the database's TCP port; only the app servers' private addresses may reach it (guide 3.11)
+# app_database = 'application'  # the application's database (guide 4.6)
+# app_database_user = 'application'  # its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6)
+# backups = True  # nightly encrypted backup of the application's database, copied to the backup servers (guide 3.11.2)
+# backup_public_key = 'keys/backup-public.pem'  # your RSA public key backups are encrypted to (hardening-backup keygen)
+# backup_time = '00:01'  # when the nightly backup runs, server time (guide 3.11.2)
+# backup_keep = 7  # how many backups the database server keeps, newest first
+# backup_server_ssh_port = 22  # the port of the backup servers' sshd on the private network

@@ -15,6 +15,7 @@ from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.operations import files, systemd
 
+from . import backups
 from .files import any_changed, render, validated_file
 from .packages import ensure_packages
 from .settings import LoginAlerts, Settings
@@ -33,15 +34,24 @@ NOTIFIER_SECRET = r'"(?:webhook_url|token|user)": "([^"]*)"'
 
 
 def login_pattern(settings: Settings) -> str:
-    """The auth-log line of a successful login. With two-factor on, sshd reports the last method,
-    keyboard-interactive (the TOTP code, or the password of an admin not enrolled yet)."""
-    method = "keyboard-interactive/pam" if settings.ssh_two_factor else "publickey"
-    return f"Accepted {method} for "
+    """The auth-log line of a successful login (a POSIX extended regex). With two-factor on, sshd
+    reports the last method, keyboard-interactive (the TOTP code, or the password of an admin not
+    enrolled yet); a backup server's backup account logs in with its key alone."""
+    if not settings.ssh_two_factor:
+        return "Accepted publickey for "
+    if settings.backup_receiver:
+        return "Accepted (keyboard-interactive/pam|publickey) for "
+    return "Accepted keyboard-interactive/pam for "
 
 
-def ignore_regexes(alerts: LoginAlerts) -> str:
-    """One regex per allowed source address, matching sshd's ``from ADDRESS port``."""
-    return "".join(f"from {re.escape(address)} port \n" for address in alerts.ignore_addresses)
+def ignore_regexes(settings: Settings) -> str:
+    """One regex per allowed source address, matching sshd's ``from ADDRESS port``, and on a backup
+    server one per database server for the backup account's nightly login."""
+    lines = [f"from {re.escape(address)} port " for address in settings.login_alerts.ignore_addresses]
+    if settings.backup_receiver:
+        lines += [f"Accepted publickey for {re.escape(backups.ACCOUNT)} from {re.escape(address)} port "
+                  for address in settings.backup_receiver.sources]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def notifier_config(alerts: LoginAlerts) -> str:
@@ -60,7 +70,8 @@ def monitrc(settings: Settings) -> str:
     return render(
         MONITRC, alerts=alerts, smtp=smtp,
         smtp_password=smtp.password.reveal() if smtp and smtp.password else "",
-        auth_log=AUTH_LOG, ignore_file=IGNORE_FILE, notifier=NOTIFIER, login_pattern=login_pattern(settings),
+        auth_log=AUTH_LOG, ignore_file=IGNORE_FILE, ignores=bool(ignore_regexes(settings)), notifier=NOTIFIER,
+        login_pattern=login_pattern(settings),
     )
 
 
@@ -100,9 +111,10 @@ def login_alerts(settings: Settings):
     auth_log_exists(name=f"{AUTH_LOG} exists")
 
     changed = []
-    if alerts.ignore_addresses:
-        changed.append(validated_file(name="Addresses whose logins raise no alert", dest=IGNORE_FILE,
-                                      content=ignore_regexes(alerts), validator=None))
+    ignored = ignore_regexes(settings)
+    if ignored:
+        changed.append(validated_file(name="Logins that raise no alert", dest=IGNORE_FILE,
+                                      content=ignored, validator=None))
     if alerts.pushes:
         files.directory(name=f"{NOTIFIER_DIR} exists", path=NOTIFIER_DIR, mode="755")
         validated_file(name="Monit's notifier for webhooks and Pushover", dest=NOTIFIER,

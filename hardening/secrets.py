@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 SECRETS_DIR_ENV = "HARDENING_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = ".secrets"
@@ -92,3 +94,15 @@ def store(secret_name: str, value: str) -> Path:
         handle.write(value if value.endswith("\n") else value + "\n")
     path.chmod(0o600)
     return path
+
+
+def generated(secret_name: str, make: Callable[[], str]) -> Secret:
+    """The stored secret, or a new one from ``make()`` kept in the store for every later run.
+
+    For secrets nobody types: database passwords, the database server's backup SSH key."""
+    secret = lookup(secret_name)
+    if secret is None:
+        path = store(secret_name, make())
+        sys.stderr.write(f"New secret {secret_name} generated into {path}\n")
+        secret = lookup(secret_name)
+    return secret

@@ -14,8 +14,11 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any, Callable
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from pyinfra.api.arguments import all_argument_meta
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.connectors.ssh import SSHConnector
@@ -52,6 +55,9 @@ PASSWORD_HASH_RE = re.compile(r"^\$(y|gy|6|5|2[aby])\$[./A-Za-z0-9$=,]{20,}$")
 TIME_SYNC_SERVICES = ("systemd-timesyncd", "chrony")
 EMAIL_RE = re.compile(r"^[^@\s\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9.:-]+$")
+SQL_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+CLOCK_TIME_RE = re.compile(r"^(\d\d):(\d\d)$")
+MIN_BACKUP_KEY_BITS = 3072
 # How monit talks to the mail server: STARTTLS (submission, 587), TLS from the start (465), or plain.
 SMTP_SECURITY = ("starttls", "tls", "none")
 MONIT_STARTTLS_PORTS = (25, 587)
@@ -145,6 +151,19 @@ def _address_list(value: Any) -> str | None:
         except ValueError:
             return f"has {item!r}, which is not a single IP address"
     return None
+
+
+def _sql_name(value: Any) -> str | None:
+    if isinstance(value, str) and SQL_NAME_RE.match(value) and value != "root":
+        return None
+    return "must be 1 to 32 of A-Z a-z 0-9 _ (and not root)"
+
+
+def _clock_time(value: Any) -> str | None:
+    match = isinstance(value, str) and CLOCK_TIME_RE.match(value)
+    if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
+        return None
+    return "must be a time of day as 'HH:MM' (24-hour clock), like '00:01'"
 
 
 def _port_list(value: Any) -> str | None:
@@ -300,6 +319,26 @@ KNOBS: tuple[Knob, ...] = (
     Knob("database_port", 3306, _port,
          "the database's TCP port; only the app servers' private addresses may reach it (guide 3.11)",
          group="db_servers"),
+    Knob("app_database", "application", _sql_name,
+         "the application's database (guide 4.6)", group="db_servers"),
+    Knob("app_database_user", "application", _sql_name,
+         "its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6)",
+         group="db_servers"),
+    Knob("backups", True, _is_bool,
+         "nightly encrypted backup of the application's database, copied to the backup servers (guide 3.11.2)",
+         group="db_servers"),
+    Knob("backup_public_key", "keys/backup-public.pem", _optional_path,
+         "your RSA public key backups are encrypted to (hardening-backup keygen)",
+         group="db_servers"),
+    Knob("backup_time", "00:01", _clock_time,
+         "when the nightly backup runs, server time (guide 3.11.2)", group="db_servers"),
+    Knob("backup_keep", 7, _int_between(1, 1000),
+         "how many backups the database server keeps, newest first", group="db_servers"),
+    Knob("backup_server_ssh_port", 22, _port,
+         "the port of the backup servers' sshd on the private network", group="db_servers"),
+    Knob("offsite_backup_keep", 30, _int_between(1, 10000),
+         "how many backups of each database server a backup server keeps, newest first",
+         group="backup_servers"),
 )
 KNOB_BY_KEY = {knob.key: knob for knob in KNOBS}
 
@@ -375,6 +414,41 @@ class LoginAlerts:
 
 
 @dataclass(frozen=True)
+class Database:
+    """MariaDB on a database server, and the application's account (guide 3.11.1, 4.6)."""
+
+    port: int
+    bind_address: str  # the host's private address, never 0.0.0.0
+    name: str
+    user: str
+    password: Secret
+    app_hosts: tuple[str, ...]  # the app servers' private addresses: where the account may connect from
+
+
+@dataclass(frozen=True)
+class Backups:
+    """The database server's nightly encrypted backup (guide 3.11.2)."""
+
+    database: str
+    dump_password: Secret  # of the dump account, which may only read the database
+    public_key: str  # PEM of the operator's RSA key; its private half never leaves the operator
+    time: tuple[int, int]  # hour, minute
+    keep: int
+    ssh_key: Secret  # OpenSSH private key this server copies offsite with
+    destinations: tuple[str, ...]  # the backup servers' private addresses
+    ssh_port: int
+
+
+@dataclass(frozen=True)
+class BackupReceiver:
+    """A backup server's drop box for the database servers' backups."""
+
+    ssh_public_key: str  # the public half of the database servers' backup key
+    sources: tuple[str, ...]  # the database servers' private addresses
+    keep: int
+
+
+@dataclass(frozen=True)
 class Settings:
     host_name: str
     connect_user: str
@@ -402,6 +476,9 @@ class Settings:
     # Private addresses of the inventory's app and database servers: who may reach whom.
     app_server_ips: tuple[str, ...]
     db_server_ips: tuple[str, ...]
+    database: Database | None  # on database servers
+    backups: Backups | None  # on database servers with backups on
+    backup_receiver: BackupReceiver | None  # on backup servers
     # Where the operator's machine reaches this host's sshd, and who proves a fresh login works.
     ssh_address: str
     ssh_port: int
@@ -579,6 +656,8 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
     problems += _firewall_problems(host, values)
     login_alerts, alert_problems = _login_alerts(host, values)
     problems += alert_problems
+    database, backups, receiver, backup_problems = _database_and_backups(host, values)
+    problems += backup_problems
     if problems:
         return None, problems
 
@@ -608,6 +687,9 @@ def _build(host) -> tuple[Settings | None, list[Problem]]:
         database_port=values["database_port"],
         app_server_ips=_private_ips(host.inventory, APP_SERVERS),
         db_server_ips=_private_ips(host.inventory, DB_SERVERS),
+        database=database,
+        backups=backups,
+        backup_receiver=receiver,
         ssh_address=data.get("ssh_hostname") or host.name,
         ssh_port=data.get("ssh_port") or 22,
         probe_user=values["ssh_probe_user"] or admin_names[0],
@@ -717,6 +799,105 @@ def _login_alerts(host, values: dict) -> tuple[LoginAlerts | None, list[Problem]
     alerts = LoginAlerts(values["monit_check_interval"], email, smtp, tuple(values["alert_ignore_addresses"]),
                          webhook, pushover)
     return alerts, problems
+
+
+APP_DATABASE_PASSWORD = "app-database-password"
+BACKUP_DUMP_PASSWORD = "backup-dump-password"
+BACKUP_SSH_KEY = "backup-ssh-key"
+
+
+def _random_password() -> str:
+    return token_urlsafe(24)
+
+
+def _new_ssh_key() -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                             serialization.NoEncryption()).decode()
+
+
+def _backup_ssh_key() -> tuple[Secret, str]:
+    """The database servers' key for the backup servers (generated into the store once), and its
+    public line."""
+    private = secrets.generated(BACKUP_SSH_KEY, _new_ssh_key)
+    key = serialization.load_ssh_private_key(private.reveal().encode() + b"\n", password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return private, f"{public.decode()} db-backup@pyinfra-hardening"
+
+
+def backup_public_key_problem(path: Path) -> str | None:
+    """Why the file at ``path`` cannot be the key backups are encrypted to, or None."""
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if b"PRIVATE KEY" in text:
+        return "is a PRIVATE key: it must never reach a server; give its public half (keygen wrote both)"
+    try:
+        key = serialization.load_pem_public_key(text)
+    except ValueError:
+        return "is not a PEM public key (-----BEGIN PUBLIC KEY-----)"
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < MIN_BACKUP_KEY_BITS:
+        return f"is not an RSA key of at least {MIN_BACKUP_KEY_BITS} bits"
+    return None
+
+
+def _database_and_backups(host, values: dict):
+    """MariaDB and backups on a database server, the drop box on a backup server."""
+    problems: list[Problem] = []
+    database = backups = receiver = None
+    inventory = host.inventory
+    if DB_SERVERS in host.groups:
+        if values["private_ip"] is None:
+            problems.append(Problem(
+                host.name, "private_ip", None, "is not set, but MariaDB listens only on the private address",
+                "set this host's private_ip in the inventory (its address on the internal network)",
+            ))
+        try:
+            password = secrets.generated(APP_DATABASE_PASSWORD, _random_password)
+            database = Database(values["database_port"], values["private_ip"], values["app_database"],
+                                values["app_database_user"], password, _private_ips(inventory, APP_SERVERS))
+        except secrets.SecretStoreError as error:
+            problems.append(Problem(host.name, "app_database_user", values["app_database_user"],
+                                    "has an unsafe secret", str(error)))
+    if DB_SERVERS in host.groups and values["backups"]:
+        key_path = values["backup_public_key"]
+        problem = (backup_public_key_problem(Path(key_path).expanduser()) if key_path
+                   else "is not set, so backups could not be encrypted")
+        if problem and key_path and not Path(key_path).expanduser().exists():
+            problem = "is not a file on this machine, so backups could not be encrypted"
+        if problem:
+            problems.append(Problem(
+                host.name, "backup_public_key", key_path, problem,
+                "make a key pair on your machine with `hardening-backup keygen --private-key PATH "
+                "--public-key keys/backup-public.pem`, keep the private key off the servers, and set "
+                "backup_public_key to the public one (or backups = False)",
+            ))
+        hour, minute = (int(part) for part in values["backup_time"].split(":"))
+        try:
+            ssh_key, _ = _backup_ssh_key()
+            dump_password = secrets.generated(BACKUP_DUMP_PASSWORD, _random_password)
+        except secrets.SecretStoreError as error:
+            problems.append(Problem(host.name, "backups", True, "has an unsafe secret", str(error)))
+        if not problem and not problems:
+            backups = Backups(
+                values["app_database"], dump_password, Path(key_path).expanduser().read_text(), (hour, minute),
+                values["backup_keep"], ssh_key, _private_ips(inventory, BACKUP_SERVERS),
+                values["backup_server_ssh_port"],
+            )
+    if BACKUP_SERVERS in host.groups:
+        if values["private_ip"] is None and inventory.get_group(DB_SERVERS, []):
+            problems.append(Problem(
+                host.name, "private_ip", None, "is not set, but the database servers copy backups to it there",
+                "set this host's private_ip in the inventory (its address on the internal network)",
+            ))
+        try:
+            _, public_line = _backup_ssh_key()
+            receiver = BackupReceiver(public_line, _private_ips(inventory, DB_SERVERS), values["offsite_backup_keep"])
+        except secrets.SecretStoreError as error:
+            problems.append(Problem(host.name, "offsite_backup_keep", values["offsite_backup_keep"],
+                                    "has an unsafe secret", str(error)))
+    return database, backups, receiver, problems
 
 
 def _private_ips(inventory, group: str) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import python
 
-from . import totp
+from . import backups, totp
 from .files import any_changed, render, sha256_of, text_of, upload_secret, validated_file
 from .packages import ensure_packages
 from .secrets import Secret
@@ -390,6 +390,7 @@ def render_drop_in(settings: Settings, crypto: CryptoProfile | None, final: bool
         allow_groups=settings.ssh_allow_groups,
         crypto=crypto,
         probe_user=settings.probe_user,
+        backup_account=backups.sshd_match_block(settings),
     )
 
 

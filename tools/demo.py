@@ -50,10 +50,9 @@ def refused(attempt) -> bool:
 
 def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_password: str) -> list[tuple[str, bool]]:
     """Each control, checked from outside the way a user or an attacker would meet it."""
-    app, db = machines["app"], machines["db"]
+    app, db, backup = machines["app"], machines["db"], machines["backup"]
     logged_in_at = time.time()
-    db.serve(3306)  # stand-ins for the database and the application
-    app.serve(3000)
+    app.serve(3000)  # a stand-in for the application
     with login(app, ADMIN, key=operator.admin_key, totp_secret=operator.totp_secret(ADMIN)) as session:
         key_login = session.run("true").status == 0
         sudo_without_password = session.run("sudo -n true").status == 0
@@ -63,6 +62,12 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
     db.check("useradd -m demo && echo 'demo:Demo-Start-2024' | chpasswd")
     weak = db.exec("passwd", user="demo", stdin="Demo-Start-2024\n" + "password1\n" * 6)
     app_user = app.check("getent passwd application").strip().split(":")
+    db.check("mariadb application -e \"CREATE TABLE notes (id INT PRIMARY KEY, body TEXT); "
+             "INSERT INTO notes VALUES (1, 'first note'), (2, 'second note')\"")
+    app_reads = operator.app_query(app, db, "SELECT COUNT(*) FROM notes").stdout.strip() == "2"
+    app_drops = operator.app_query(app, db, "DROP TABLE notes").returncode == 0
+    backup_ran = db.exec("/usr/local/sbin/db-backup").returncode == 0
+    restored = restore_newest_backup(operator, db, backup)
     return [
         (f"{ADMIN} logs in with her SSH key and a TOTP code", key_login),
         (f"{ADMIN}'s key alone is not enough", not key_alone),
@@ -76,14 +81,37 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
         ("a weak new password ('password1') is refused by PAM", weak.returncode != 0),
         ("the application user has no shell and no home", app_user[5:] == ["/nonexistent", "/usr/sbin/nologin"]),
         ("the clock is kept by systemd-timesyncd", db.exec("systemctl is-enabled systemd-timesyncd").returncode == 0),
-        ("the database port answers the app server", app.reach(db.private_ip, 3306) == "db:3306"),
+        ("the app server's database account reads the application's data", app_reads),
+        ("... but cannot drop a table", not app_drops),
+        ("root cannot log in to MariaDB over the network",
+         app.exec(f"mariadb -h {db.private_ip} -u root -e 'SELECT 1'").returncode != 0),
         ("the database port drops another machine on the network", outsider.reach(db.private_ip, 3306) is None),
         ("SSH to the database server from that machine is dropped", outsider.reach(db.private_ip, 22) is None),
         ("port 80 on the app server reaches the application on 3000", outsider.reach(app.private_ip, 80) == "app:3000"),
-        ("over IPv6 the database server is shut too", outsider.reach(db.private_ipv6, 3306) is None),
+        ("over IPv6 the database server is shut too", outsider.reach(db.private_ipv6, 22) is None),
+        ("the nightly backup job runs and copies its encrypted pair to the backup server", backup_ran),
+        ("that backup, decrypted on the operator's machine, restores both rows", restored),
         (f"{ADMIN}'s login was mailed to {ALERT_EMAIL} (STARTTLS relay) within 30 s",
          sinks.wait_for("mail", [f"for {ADMIN} from", "From: monit@app"], since=logged_in_at) is not None),
     ]
+
+
+def restore_newest_backup(operator: Operator, db, backup) -> bool:
+    """Fetch the newest pair from the backup server, decrypt it here, restore it into a new
+    database on the database server, and compare."""
+    names = sorted(backup.check("ls -1 /srv/db-backups/incoming").split())
+    if len(names) < 2:
+        return False
+    folder = Path(tempfile.mkdtemp(prefix="hardening-demo-restore-"))
+    for name in names[-2:]:
+        (folder / name).write_bytes(backup.read_bytes(f"/srv/db-backups/incoming/{name}"))
+    archive = next(folder.glob("*.sql.gz.enc"))
+    restore = subprocess.run(
+        [str(Path(sys.executable).parent / "hardening-backup"), "restore", "--private-key",
+         str(operator.backup_private_key), str(archive), "--database", "restored",
+         "--via", f"docker exec -i {db.container.id} mariadb"], capture_output=True, text=True)
+    rows = db.exec("mariadb -N restored -e 'SELECT body FROM notes ORDER BY id'").stdout.split("\n")[:2]
+    return restore.returncode == 0 and rows == ["first note", "second note"]
 
 
 def main() -> int:

@@ -64,9 +64,15 @@ class Machine:
             raise AssertionError(f"{command!r} on {self.name} failed: {result.stdout}{result.stderr}")
         return result.stdout
 
-    def serve(self, port: int) -> None:
-        """Answer every TCP connection to ``port`` (IPv4 and IPv6) with ``<hostname>:<port>``."""
-        self.check(f"setsid python3 -c {shlex.quote(_SERVER)} {port} >/dev/null 2>&1 < /dev/null &")
+    def read_bytes(self, path: str) -> bytes:
+        """A file's bytes, read as root inside the container."""
+        return subprocess.run(["docker", "exec", self.container.id, "cat", path], capture_output=True,
+                              check=True, timeout=60).stdout
+
+    def serve(self, port: int, ipv6_only: bool = False) -> None:
+        """Answer every TCP connection to ``port`` (IPv4 and IPv6, or IPv6 alone) with
+        ``<hostname>:<port>``."""
+        self.check(f"setsid python3 -c {shlex.quote(_SERVER)} {port} {int(ipv6_only)} >/dev/null 2>&1 < /dev/null &")
 
     def reach(self, address: str, port: int, timeout: float = 3) -> str | None:
         """What a listener at ``address``:``port`` answers this machine; None if nothing does."""
@@ -129,7 +135,7 @@ _SERVER = """
 import socket, sys, threading
 port = int(sys.argv[1])
 server = socket.socket(socket.AF_INET6)
-server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(sys.argv[2]))
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server.bind(("::", port))
 server.listen()
@@ -143,7 +149,7 @@ _CLIENT = """
 import socket, sys
 try:
     with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])) as connection:
-        print(connection.recv(100).decode().strip())
+        print(connection.recv(100).decode(errors="replace").strip())
 except OSError:
     pass
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from hardening.backup_cli import generate_key_pair
 
 from .containers import REPO, Machine
 
@@ -25,6 +28,8 @@ OTHER_ADMIN_PASSWORD = "Other-Horse-17-Battery"
 ALERT_EMAIL = "ops@example.test"
 SMTP_USER = "monit"
 SMTP_PASSWORD = "Mail-Relay-Pass-51"
+# Backups the test fleets keep: few, so a test sees both servers rotate.
+DB_BACKUP_KEEP, OFFSITE_BACKUP_KEEP = 3, 4
 ROLE_GROUPS = {"app": "app_servers", "db": "db_servers", "backup": "backup_servers"}
 DEPLOYS = {role: f"deploys/{role}_server.py" for role in ROLE_GROUPS}
 
@@ -90,12 +95,22 @@ class Operator:
         self.group_data.mkdir()
         self.write_group_data("all", self.base_group_data())
         self.known_hosts = home / "known_hosts"
+        # The pair backups are encrypted to; the private half stays here, as in the README.
+        self.backup_private_key = home / "backup-private.pem"
+        self.backup_public_key = home / "backup-public.pem"
+        generate_key_pair(self.backup_private_key, self.backup_public_key, bits=3072)
         # Added to every host in the inventories written from now on (a fleet's alert settings).
         self.host_data: dict = {}
 
     def totp_secret(self, admin: str) -> str:
         """The admin's TOTP secret, as the deploy generated it into the store."""
         return (self.secrets / f"admin-{admin}.totp-secret").read_text().strip()
+
+    def app_query(self, client: Machine, db: Machine, sql: str) -> subprocess.CompletedProcess:
+        """Run ``sql`` from ``client`` as the application's database account, as the app would."""
+        password = (self.secrets / "app-database-password").read_text().strip()
+        return client.exec(f"MYSQL_PWD={shlex.quote(password)} mariadb --batch --skip-column-names "
+                           f"-h {db.private_ip} -u application application -e {shlex.quote(sql)}")
 
     def base_group_data(self) -> dict:
         """Two admins; alice's private key is the operator's, so runs prove logins with it."""
@@ -135,6 +150,7 @@ class Operator:
                 "private_ip": machine.private_ip,
                 # The operator's network: without it the db and backup firewalls admit no SSH from here.
                 "admin_cidrs": [f"{machine.operator_address}/32"],
+                "backup_public_key": str(self.backup_public_key),
                 **self.host_data,
                 **(data or {}),
             }))

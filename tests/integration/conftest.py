@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.containers import RELEASES, Fleet, Machine, build_images
-from harness.operator import ADMIN, DEPLOYS, ROLE_GROUPS, Operator, Run
+from harness.operator import ADMIN, DB_BACKUP_KEEP, DEPLOYS, OFFSITE_BACKUP_KEEP, ROLE_GROUPS, Operator, Run
 from harness.provider import act_like_a_provider_image, fingerprint
 from harness.sinks import Sinks, send_alerts_to, start_sinks
 from harness.ssh import login
@@ -45,7 +45,9 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
             act_like_a_provider_image(machine, role)
         send_alerts_to(sinks, operator, machines.values())
         # The backup server raises no alert for logins from the operator's address.
-        operator.write_group_data("backup_servers", {"alert_ignore_addresses": [outsider.operator_address]})
+        operator.write_group_data("backup_servers", {"alert_ignore_addresses": [outsider.operator_address],
+                                                     "offsite_backup_keep": OFFSITE_BACKUP_KEEP})
+        operator.write_group_data("db_servers", {"backup_keep": DB_BACKUP_KEEP})
         inventory = operator.inventory(machines, name=f"inventory-{release}")
         before = {role: fingerprint(machine) for role, machine in machines.items()}
 

@@ -10,12 +10,14 @@ ROLES = list(ROLE_GROUPS)
 
 
 def secrets_of(operator: Operator) -> list[str]:
-    """Every secret value in the store, and each scratch code on its own."""
+    """Every secret value in the store, each scratch code and each line of a key on its own
+    (except a PEM key's BEGIN and END lines, which every key has)."""
     values = []
     for path in operator.secrets.iterdir():
         if path.name.endswith((".totp-enrollment.txt", ".json")):
             continue
-        values += [path.read_text().strip(), *path.read_text().split()]
+        words = [word for word in path.read_text().split() if not word.startswith("-----") and len(word) > 8]
+        values += [path.read_text().strip(), *words]
     return values
 
 
@@ -44,8 +46,13 @@ def test_dry_run_shows_each_file_change_as_a_diff_and_changes_nothing(deployment
     app_ip = deployment.machines["app"].private_ip
     assert f"+ -A TCP -s {app_ip}/32 -p tcp --dport 3306 -j ACCEPT" in dry.output
     assert "+ -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3000" in dry.output
+    db_ip = deployment.machines["db"].private_ip
+    assert f"+ bind-address = {db_ip}" in dry.output
+    assert "+ Match User db-backup" in dry.output
     # Files with secrets show them masked.
     assert 'username "monit" password "*MASKED*"' in dry.output
+    assert '+ password = "*MASKED*"' in dry.output  # the dump account's
+    assert "+ -----BEGIN OPENSSH PRIVATE KEY-----" in dry.output and "+ *MASKED*" in dry.output
     assert '"webhook_url": "*MASKED*"' in dry.output
     assert deployment.untouched_by_dry
 

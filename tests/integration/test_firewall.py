@@ -1,6 +1,7 @@
 """The firewall, proven with real traffic between containers on one Docker network (guide 3.11).
 
-Listeners answer ``<hostname>:<port>``, so a reply also says which port really served it.
+Listeners answer ``<hostname>:<port>``, so a reply also says which port really served it; on the
+database port MariaDB itself answers (its greeting names it).
 """
 
 from __future__ import annotations
@@ -21,17 +22,24 @@ def listening(deployment):
     machines = deployment.machines
     for port in (*APP_PORTS, UNLISTED_PORT):
         machines["app"].serve(port)
-    for port in (DATABASE_PORT, UNLISTED_PORT):
-        machines["db"].serve(port)
+    machines["db"].serve(UNLISTED_PORT)
+    # MariaDB listens on the private IPv4 address only; this stands in for it on IPv6.
+    machines["db"].serve(DATABASE_PORT, ipv6_only=True)
     # Each listener answers from inside its own host, where no firewall rule applies.
-    for role, port in (("app", UNLISTED_PORT), ("db", DATABASE_PORT)):
+    for role, port in (("app", UNLISTED_PORT), ("db", UNLISTED_PORT)):
         assert machines[role].reach("127.0.0.1", port) == f"{role}:{port}"
+    assert machines["db"].reach("::1", DATABASE_PORT) == f"db:{DATABASE_PORT}"
+    assert mariadb_greets(machines["db"].reach(machines["db"].private_ip, DATABASE_PORT))
     return machines
+
+
+def mariadb_greets(answer: str | None) -> bool:
+    return answer is not None and "MariaDB" in answer
 
 
 def test_the_database_port_answers_the_app_server_and_nobody_else(deployment, listening):
     db = listening["db"]
-    assert listening["app"].reach(db.private_ip, DATABASE_PORT) == f"db:{DATABASE_PORT}"
+    assert mariadb_greets(listening["app"].reach(db.private_ip, DATABASE_PORT))
     assert deployment.outsider.reach(db.private_ip, DATABASE_PORT) is None
     assert listening["backup"].reach(db.private_ip, DATABASE_PORT) is None
 
@@ -110,11 +118,20 @@ def test_an_app_server_added_to_the_inventory_is_admitted_after_a_rerun(deployme
     added = operator.pyinfra(grown, DEPLOYS["db"], args=("--limit", db.name))
 
     assert added.returncode == 0, added.output
-    assert newcomer.reach(db.private_ip, DATABASE_PORT) == f"db:{DATABASE_PORT}"
+    assert mariadb_greets(newcomer.reach(db.private_ip, DATABASE_PORT))
     assert newcomer.reach(db.private_ip, 22).startswith("SSH-2.0-")
+    # MariaDB's account for the application follows the inventory too.
+    assert operator.app_query(newcomer, db, "SELECT 'in'").stdout.strip() == "in"
 
     removed = operator.pyinfra(deployment.admin_inventory, DEPLOYS["db"], args=("--limit", db.name))
 
     assert removed.returncode == 0, removed.output
     assert newcomer.reach(db.private_ip, DATABASE_PORT) is None
-    assert listening["app"].reach(db.private_ip, DATABASE_PORT) == f"db:{DATABASE_PORT}"
+    assert mariadb_greets(listening["app"].reach(db.private_ip, DATABASE_PORT))
+    # Let it through the firewall for a moment: MariaDB itself must turn it away now.
+    db.check(f"iptables -I INPUT -s {newcomer.private_ip} -p tcp --dport {DATABASE_PORT} -j ACCEPT")
+    try:
+        refused = operator.app_query(newcomer, db, "SELECT 'in'")
+    finally:
+        db.check(f"iptables -D INPUT -s {newcomer.private_ip} -p tcp --dport {DATABASE_PORT} -j ACCEPT")
+    assert refused.returncode != 0 and "not allowed to connect" in refused.stderr

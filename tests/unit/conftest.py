@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
+from hardening.backup_cli import generate_key_pair
 from harness.operator import ADMIN_PASSWORD, crypt_hash, write_secret
 
 
+@pytest.fixture(scope="session")
+def backup_key_pair(tmp_path_factory) -> tuple[Path, Path]:
+    """An operator's backup key pair (private, public), made once: RSA keys take a moment."""
+    folder = tmp_path_factory.mktemp("backup-keys")
+    private, public = folder / "backup-private.pem", folder / "backup-public.pem"
+    generate_key_pair(private, public, bits=3072)
+    return private, public
+
+
 @pytest.fixture
-def secret_store(tmp_path, monkeypatch):
-    """A secret store for admin alice (hash and password), used instead of the real one."""
+def secret_store(tmp_path, monkeypatch, backup_key_pair):
+    """A secret store for admin alice (hash and password), used instead of the real one, run from
+    a folder with the backup public key where the settings look for it by default."""
+    (tmp_path / "keys").mkdir()
+    shutil.copy(backup_key_pair[1], tmp_path / "keys" / "backup-public.pem")
+    monkeypatch.chdir(tmp_path)
     store = tmp_path / "secrets"
     write_secret(store, "admin-alice.password-hash", crypt_hash(ADMIN_PASSWORD))
     write_secret(store, "admin-alice.password", ADMIN_PASSWORD)

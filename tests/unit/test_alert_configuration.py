@@ -95,8 +95,8 @@ def test_pushes_run_the_notifier_and_mail_still_goes_out(settings_with, secret_s
 
 
 def test_the_ignore_list_matches_exactly_the_allowed_addresses(settings_with):
-    alerts = settings_with(**MAIL, alert_ignore_addresses=["10.0.0.5", "2001:db8::7"]).login_alerts
-    patterns = login_alerts.ignore_regexes(alerts).splitlines()
+    settings = settings_with(**MAIL, alert_ignore_addresses=["10.0.0.5", "2001:db8::7"])
+    patterns = login_alerts.ignore_regexes(settings).splitlines()
     ignored = [address for address in ("10.0.0.5", "10.0.0.50", "10.0.0.5.1", "2001:db8::7", "10a0a0a5")
                if any(re.search(pattern, SSHD_LINE.format(address)) for pattern in patterns)]
     assert ignored == ["10.0.0.5", "2001:db8::7"]

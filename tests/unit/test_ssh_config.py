@@ -49,7 +49,8 @@ def test_every_supported_release_has_a_complete_crypto_profile():
 
 def drop_in(final: bool, **overrides) -> str:
     values = dict(final=final, two_factor=True, methods="publickey,keyboard-interactive", allow_users=(),
-                  allow_groups=(), crypto=ssh.CRYPTO_PROFILES[("Debian", 13)], probe_user="alice")
+                  allow_groups=(), crypto=ssh.CRYPTO_PROFILES[("Debian", 13)], probe_user="alice",
+                  backup_account=None)
     return render(ssh.MANAGED_DROP_IN, **{**values, **overrides})
 
 

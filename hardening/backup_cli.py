@@ -1,0 +1,166 @@
+"""``hardening-backup``: the operator's side of the encrypted backups, run on your own machine.
+
+    hardening-backup keygen --private-key ~/backup-key.pem --public-key keys/backup-public.pem
+    hardening-backup restore --private-key ~/backup-key.pem db_20261122T000100Z.sql.gz.enc \\
+        --database restored --via 'ssh -t alice@db sudo mariadb'
+
+``keygen`` makes the RSA pair: set ``backup_public_key`` to the public half; keep the private half
+off every server (it is the only way to read a backup). ``restore`` checks the archive against
+its passphrase file, decrypts both here, and feeds the SQL to ``--via`` (a command that runs the
+MariaDB client; default ``mariadb``) into ``--database``, or writes it to ``--sql-out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import gzip
+import hashlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+ARCHIVE_SUFFIX = ".sql.gz.enc"
+PASSPHRASE_SUFFIX = ".passphrase.enc"
+# What the backup script gives `openssl enc` (and what a decryption by hand must give it). The
+# passphrase is 256 random bits: the iterations slow down no feasible guess; OpenSSL wants some.
+PBKDF2_ITERATIONS = 100_000
+OPENSSL_SALT_MAGIC = b"Salted__"
+DEFAULT_BITS = 4096
+DATABASE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+OAEP = asymmetric_padding.OAEP(mgf=asymmetric_padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+class RestoreError(Exception):
+    """A backup that cannot be restored, and why."""
+
+
+def generate_key_pair(private_path: Path, public_path: Path, bits: int = DEFAULT_BITS,
+                      passphrase: bytes | None = None) -> None:
+    """Write a new RSA key pair; the private file is readable by its owner only."""
+    for path in (private_path, public_path):
+        if path.exists():
+            raise RestoreError(f"{path} exists; move it away first (an old key may still open old backups)")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
+                  else serialization.NoEncryption())
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private_pem)
+    public_path.parent.mkdir(parents=True, exist_ok=True)
+    public_path.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def load_private_key(path: Path) -> rsa.RSAPrivateKey:
+    data = path.read_bytes()
+    passphrase = None
+    if b"ENCRYPTED" in data:
+        passphrase = getpass.getpass(f"Passphrase for {path}: ").encode()
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except (ValueError, TypeError) as error:
+        raise RestoreError(f"{path} is not a usable PEM private key ({error})") from error
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise RestoreError(f"{path} is not an RSA private key")
+    return key
+
+
+def passphrase_file_for(archive: Path) -> Path:
+    if not archive.name.endswith(ARCHIVE_SUFFIX):
+        raise RestoreError(f"{archive} is not a backup archive (its name ends in {ARCHIVE_SUFFIX})")
+    return archive.with_name(archive.name[: -len(ARCHIVE_SUFFIX)] + PASSPHRASE_SUFFIX)
+
+
+def decrypt_archive(key: rsa.RSAPrivateKey, archive: bytes, sealed_passphrase: bytes) -> bytes:
+    """The SQL dump inside ``archive``, after checking it is the one its passphrase file names."""
+    try:
+        passphrase, checksum = key.decrypt(sealed_passphrase, OAEP).decode().split("\n")[:2]
+    except ValueError as error:
+        raise RestoreError("the passphrase file does not open with this private key "
+                           "(another key pair, or not a passphrase file)") from error
+    if hashlib.sha256(archive).hexdigest() != checksum:
+        raise RestoreError("the archive is not the one its passphrase file was written for "
+                           "(an incomplete copy, or altered)")
+    if not archive.startswith(OPENSSL_SALT_MAGIC):
+        raise RestoreError("the archive is not in `openssl enc` format")
+    salt, ciphertext = archive[8:16], archive[16:]
+    material = PBKDF2HMAC(hashes.SHA256(), length=48, salt=salt, iterations=PBKDF2_ITERATIONS).derive(
+        passphrase.encode())
+    decryptor = Cipher(algorithms.AES(material[:32]), modes.CBC(material[32:])).decryptor()
+    unpadder = padding.PKCS7(128).unpadder()
+    try:
+        compressed = unpadder.update(decryptor.update(ciphertext) + decryptor.finalize()) + unpadder.finalize()
+        return gzip.decompress(compressed)
+    except (ValueError, OSError) as error:
+        raise RestoreError(f"the archive does not decrypt to a gzip file ({error})") from error
+
+
+def restore_sql(database: str, dump: bytes) -> bytes:
+    """The dump, prefixed to go into ``database`` (created if missing)."""
+    if not DATABASE_RE.match(database):
+        raise RestoreError(f"database name {database!r} must be 1 to 64 of A-Z a-z 0-9 _")
+    return f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4;\nUSE `{database}`;\n".encode() + dump
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hardening-backup", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    keygen = commands.add_parser("keygen", help="make the RSA key pair backups are encrypted to")
+    keygen.add_argument("--private-key", type=Path, required=True, help="where to write the private key (mode 600)")
+    keygen.add_argument("--public-key", type=Path, required=True, help="where to write the public key")
+    keygen.add_argument("--bits", type=int, default=DEFAULT_BITS, choices=(3072, 4096))
+    keygen.add_argument("--protect", action="store_true", help="encrypt the private key with a passphrase you type")
+    restore = commands.add_parser("restore", help="decrypt a backup and restore it into a database")
+    restore.add_argument("archive", type=Path, help="the NAME.sql.gz.enc file")
+    restore.add_argument("--passphrase-file", type=Path, help="NAME.passphrase.enc (default: beside the archive)")
+    restore.add_argument("--private-key", type=Path, required=True)
+    target = restore.add_mutually_exclusive_group(required=True)
+    target.add_argument("--database", help="restore into this database (created if missing)")
+    target.add_argument("--sql-out", type=Path, help="write the decrypted SQL here (mode 600) instead")
+    restore.add_argument("--via", default="mariadb",
+                         help="command that runs the MariaDB client with the SQL on its stdin (default: mariadb)")
+    options = parser.parse_args(argv)
+
+    try:
+        if options.command == "keygen":
+            passphrase = None
+            if options.protect:
+                passphrase = getpass.getpass("Passphrase for the private key: ").encode()
+                if passphrase != getpass.getpass("Again: ").encode() or not passphrase:
+                    raise RestoreError("the passphrases differ or are empty")
+            generate_key_pair(options.private_key, options.public_key, options.bits, passphrase)
+            print(f"private key: {options.private_key} (keep it off the servers, and keep a copy offline)\n"
+                  f"public key:  {options.public_key} (set backup_public_key to this path)")
+            return 0
+        key = load_private_key(options.private_key)
+        sealed = (options.passphrase_file or passphrase_file_for(options.archive)).read_bytes()
+        dump = decrypt_archive(key, options.archive.read_bytes(), sealed)
+        if options.sql_out:
+            descriptor = os.open(options.sql_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(dump)
+            print(f"decrypted SQL written to {options.sql_out}")
+            return 0
+        result = subprocess.run(shlex.split(options.via), input=restore_sql(options.database, dump))
+        if result.returncode != 0:
+            raise RestoreError(f"{options.via!r} failed (exit {result.returncode}); nothing more was done")
+        print(f"restored {options.archive.name} into database {options.database}")
+        return 0
+    except (RestoreError, OSError) as error:
+        print(f"hardening-backup: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""The database server (guide 3.11.1 and 4.6): MariaDB on the private address only, its files
+private to the mysql user, root only through the local socket, no anonymous accounts or test
+database, and the application's account limited to its own data and the app servers.
+
+The accounts are compared with what MariaDB reports (``mysql.global_priv`` and the
+information_schema privilege tables); SQL runs only for what differs. Passwords travel as
+MariaDB password hashes, through an owner-only file, never on a command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra import host
+from pyinfra.api import FactBase, StringCommand, deploy, operation
+from pyinfra.facts.server import Users
+from pyinfra.operations import files, systemd
+
+from .files import any_changed, render, upload_secret, validated_file
+from .packages import ensure_packages
+from .secrets import Secret
+from .settings import Database, Settings
+
+SERVER_CONFIG = "/etc/mysql/mariadb.conf.d/99-hardening.cnf"  # read last of the drop-ins: its values win
+SQL_STAGING = "/root/.pyinfra-hardening.sql"
+APP_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+# The backup's dump account: what mariadb-dump needs to read tables, views and triggers.
+DUMP_ACCOUNT = ("backup_dump", "localhost")
+DUMP_PRIVILEGES = ("SELECT", "LOCK TABLES", "SHOW VIEW", "TRIGGER")
+NO_LOGIN_SHELLS = ("/bin/false", "/usr/sbin/nologin", "/sbin/nologin")
+# Authentication strings that let no password in: Debian's root@localhost has "invalid".
+NO_PASSWORD = ("invalid", "")
+
+
+def config_validator(bind_address: str) -> str:
+    """MariaDB reads the candidate as the last option file: it must parse, and bind where asked."""
+    effective = f"bind-address +{bind_address.replace('.', '[.]')}"
+    return (
+        "mariadbd --defaults-extra-file={} --help --verbose >/dev/null && "
+        "mariadbd --defaults-extra-file={} --help --verbose 2>/dev/null | grep -Eqx " + shlex.quote(effective)
+    )
+
+
+def password_hash(password: Secret) -> str:
+    """MariaDB's mysql_native_password hash, what ``PASSWORD('...')`` returns."""
+    inner = hashlib.sha1(password.reveal().encode()).digest()
+    return "*" + hashlib.sha1(inner).hexdigest().upper()
+
+
+def quoted(text: str) -> str:
+    """A SQL string literal; names are checked to A-Z a-z 0-9 _ and addresses are IPs."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def account(user: str, host_name: str) -> str:
+    return f"{quoted(user)}@{quoted(host_name)}"
+
+
+def schema_pattern(database: str) -> str:
+    """A database name as GRANT reads it: ``_`` is a wildcard there unless escaped."""
+    return database.replace("_", "\\_")
+
+
+# --- what MariaDB reports ------------------------------------------------------------------------
+
+STATE_QUERY = " ".join((
+    "SELECT 'account', User, Host, Priv FROM mysql.global_priv;",
+    "SELECT 'schema', GRANTEE, TABLE_SCHEMA, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES;",
+    "SELECT 'other', GRANTEE FROM information_schema.TABLE_PRIVILEGES;",
+    "SELECT 'other', GRANTEE FROM information_schema.COLUMN_PRIVILEGES;",
+    "SELECT 'other', CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.procs_priv;",
+    "SELECT 'other', CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.roles_mapping;",
+    "SELECT 'database', SCHEMA_NAME FROM information_schema.SCHEMATA;",
+    "SELECT 'test-grant', Db, User, Host FROM mysql.db WHERE Db LIKE 'test%';",
+))
+
+
+@dataclass
+class MariadbState:
+    accounts: dict[tuple[str, str], dict] = field(default_factory=dict)  # (user, host) -> Priv JSON
+    schema_privileges: dict[str, set] = field(default_factory=dict)  # grantee -> {(schema, privilege, grantable)}
+    other_privileges: set = field(default_factory=set)  # grantees with table, column, routine or role grants
+    databases: set = field(default_factory=set)
+    test_grants: list = field(default_factory=list)
+
+
+class Mariadb(FactBase):
+    """Accounts, privileges and databases, read as root over the local socket; None when MariaDB
+    is not installed or not running yet."""
+
+    def command(self) -> str:
+        return (
+            "command -v mariadb >/dev/null && systemctl is-active -q mariadb || exit 0; "
+            f"mariadb --batch --skip-column-names -e {shlex.quote(STATE_QUERY)}"
+        )
+
+    def process(self, output) -> MariadbState | None:
+        if not output:
+            return None
+        state = MariadbState()
+        for line in output:
+            kind, *values = line.split("\t")
+            if kind == "account":
+                state.accounts[(values[0], values[1])] = json.loads(values[2])
+            elif kind == "schema":
+                grantee, schema, privilege, grantable = values
+                state.schema_privileges.setdefault(grantee, set()).add((schema, privilege, grantable))
+            elif kind == "other":
+                state.other_privileges.add(values[0])
+            elif kind == "database":
+                state.databases.add(values[0])
+            elif kind == "test-grant":
+                state.test_grants.append(tuple(values))
+        return state
+
+
+class MariadbDataDirectory(FactBase):
+    """The data directory, as the server reads its configuration."""
+
+    def command(self) -> str:
+        return ("command -v mariadbd >/dev/null || exit 0; "
+                "mariadbd --help --verbose 2>/dev/null | awk '$1 == \"datadir\" {print $2}'")
+
+    def process(self, output):
+        return output[0].strip().rstrip("/") if output and output[0].strip() else None
+
+
+class NotOwnedBy(FactBase):
+    """Up to ten paths under ``path`` whose owner or group is not ``user``."""
+
+    def command(self, path: str, user: str) -> str:
+        return f"find {shlex.quote(path)} \\( ! -user {user} -o ! -group {user} \\) -print 2>/dev/null | head -10"
+
+    default = list
+
+    def process(self, output) -> list[str]:
+        return [line for line in output if line.strip()]
+
+
+# --- the desired accounts ------------------------------------------------------------------------
+
+
+def holds_exactly(state: MariadbState, user: str, host_name: str, hashed: str, database: str,
+                  privileges: tuple[str, ...]) -> bool:
+    """Whether the account exists with this password alone, no global privileges, and exactly
+    ``privileges`` on ``database`` (no grant option, nothing on other tables or routines)."""
+    priv = state.accounts.get((user, host_name))
+    if not priv:
+        return False
+    grantee = f"'{user}'@'{host_name}'"
+    wanted = {(schema_pattern(database), privilege, "NO") for privilege in privileges}
+    return (
+        priv.get("plugin") == "mysql_native_password"
+        and priv.get("authentication_string") == hashed
+        and not priv.get("auth_or")
+        and priv.get("access") == 0
+        and state.schema_privileges.get(grantee, set()) == wanted
+        and grantee not in state.other_privileges
+    )
+
+
+def account_statements(state: MariadbState, user: str, hosts: tuple[str, ...], hashed: str, database: str,
+                       privileges: tuple[str, ...]) -> list[str]:
+    """SQL that leaves ``user`` with exactly one account per host in ``hosts``, as holds_exactly says."""
+    statements = [f"DROP USER {account(user, other)};"
+                  for (name, other) in sorted(state.accounts) if name == user and other not in hosts]
+    for host_name in hosts:
+        if holds_exactly(state, user, host_name, hashed, database, privileges):
+            continue
+        who = account(user, host_name)
+        statements += [
+            f"DROP USER IF EXISTS {who};",
+            f"CREATE USER {who} IDENTIFIED BY PASSWORD {quoted(hashed)};",
+            f"GRANT {', '.join(privileges)} ON `{schema_pattern(database)}`.* TO {who};",
+        ]
+    return statements
+
+
+def root_only_through_socket(priv: dict) -> bool:
+    methods = [priv, *priv.get("auth_or", [])]
+    return all(method.get("plugin") == "unix_socket" or method.get("authentication_string", "") in NO_PASSWORD
+               for method in methods if method) and any(m.get("plugin") == "unix_socket" for m in methods)
+
+
+def cleanup_statements(state: MariadbState) -> list[str]:
+    """The guide's (and mysql_secure_installation's) clean-up: no anonymous accounts, root only
+    as root@localhost through the socket, no test database or grants on test databases."""
+    statements = []
+    for user, host_name in sorted(state.accounts):
+        if user == "" or (user == "root" and host_name != "localhost"):
+            statements.append(f"DROP USER {account(user, host_name)};")
+    root = state.accounts.get(("root", "localhost"))
+    if root is not None and not root_only_through_socket(root):
+        statements.append("ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;")
+    if "test" in state.databases:
+        statements.append("DROP DATABASE `test`;")
+    if state.test_grants:
+        statements += ["DELETE FROM mysql.db WHERE Db = 'test' OR Db LIKE 'test\\\\_%';", "FLUSH PRIVILEGES;"]
+    return statements
+
+
+def desired_statements(state: MariadbState, database: Database, dump_password: Secret | None) -> list[str]:
+    statements = cleanup_statements(state)
+    if database.name not in state.databases:
+        statements.append(f"CREATE DATABASE `{database.name}` CHARACTER SET utf8mb4;")
+    statements += account_statements(state, database.user, database.app_hosts, password_hash(database.password),
+                                     database.name, APP_PRIVILEGES)
+    dump_user, dump_host = DUMP_ACCOUNT
+    statements += account_statements(
+        state, dump_user, (dump_host,) if dump_password else (),
+        password_hash(dump_password) if dump_password else "", database.name, DUMP_PRIVILEGES,
+    )
+    return statements
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+@operation()
+def accounts_and_databases(database: Database, dump_password: Secret | None):
+    """
+    Make MariaDB's accounts and databases what the settings say (SQL only for what differs).
+
+    + database: the application's database and account
+    + dump_password: the backup's dump account password; None when backups are off (no account)
+    """
+    state = host.get_fact(Mariadb)
+    if state is None:  # MariaDB is being installed in this run: everything is still to do
+        state = MariadbState(accounts={("root", "localhost"): {"plugin": "unix_socket"}})
+    statements = desired_statements(state, database, dump_password)
+    if not statements:
+        host.noop("MariaDB's accounts and databases are as configured")
+        return
+    # Through an owner-only file: the statements hold password hashes.
+    yield from upload_secret(SQL_STAGING, "\n".join(statements) + "\n", "root", "root", "600")
+    yield StringCommand(f"mariadb < {SQL_STAGING}; status=$?; rm -f {SQL_STAGING}; exit $status")
+
+
+@operation()
+def no_login_shell(user: str):
+    """``user`` cannot log in: its shell is one that refuses (guide 3.11.1)."""
+    entry = host.get_fact(Users).get(user)
+    if entry is None or entry["shell"] in NO_LOGIN_SHELLS:
+        host.noop(f"{user} has no login shell")
+        return
+    yield StringCommand("usermod", "-s", "/usr/sbin/nologin", user)
+
+
+@operation()
+def owned_by(path: str, user: str):
+    """Everything under ``path`` belongs to ``user`` and its group (recursively, only if needed)."""
+    if not host.get_fact(NotOwnedBy, path=path, user=user):
+        host.noop(f"everything in {path} belongs to {user}")
+        return
+    yield StringCommand(f"chown -R {user}:{user} {shlex.quote(path)}")
+
+
+@deploy("MariaDB")
+def mariadb(settings: Settings):
+    database = settings.database
+    ensure_packages("Install MariaDB", ["mariadb-server"])
+    config = validated_file(
+        name=f"MariaDB listens on {database.bind_address}:{database.port} only",
+        dest=SERVER_CONFIG,
+        content=render(SERVER_CONFIG, bind_address=database.bind_address, port=database.port),
+        validator=config_validator(database.bind_address),
+    )
+    systemd.service(name="MariaDB runs", service="mariadb", running=True, enabled=True)
+    systemd.service(name="Restart MariaDB (new listen address)", service="mariadb", restarted=True,
+                    _if=any_changed([config]))
+
+    no_login_shell(name="The mysql account has no login shell", user="mysql")
+    datadir = host.get_fact(MariadbDataDirectory) or "/var/lib/mysql"
+    owned_by(name=f"Everything in {datadir} belongs to mysql", path=datadir, user="mysql")
+    # Mode 700 on the directory closes every file inside to anyone but mysql (and root).
+    files.directory(name=f"{datadir} is private to mysql", path=datadir, user="mysql", group="mysql", mode="700")
+
+    backups = settings.backups
+    accounts_and_databases(
+        name=f"MariaDB: root by socket only, no anonymous or test; {database.user} may only use {database.name}",
+        database=database, dump_password=backups.dump_password if backups else None,
+    )

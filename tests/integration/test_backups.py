@@ -1,0 +1,204 @@
+"""Nightly encrypted backups (guide 3.11.2): the job run as cron runs it, the pair on the backup
+server, a restore with the operator's private key, rotation, and failures that are loud."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hardening import backups
+from hardening.backup_cli import generate_key_pair
+from harness.containers import Machine
+from harness.operator import DB_BACKUP_KEEP as DB_KEEP
+from harness.operator import OFFSITE_BACKUP_KEEP as OFFSITE_KEEP
+
+SEEDED = [("1", "alice@example.com", "likes green tea"), ("2", "bob@example.com", "allergic to cats")]
+HARDENING_BACKUP = str(Path(sys.executable).parent / "hardening-backup")
+
+
+def cron_command(db: Machine) -> str:
+    """The command of the cron line, as the deploy wrote it."""
+    line = next(line for line in db.check(f"cat {backups.BACKUP_CRON}").splitlines()
+                if line.strip() and not line.startswith("#") and "=" not in line.split()[0])
+    return " ".join(line.split()[6:])
+
+
+def run_backup(db: Machine) -> subprocess.CompletedProcess:
+    """The nightly job, with the bare environment cron gives it."""
+    return db.exec(f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SHELL=/bin/sh LOGNAME=root "
+                   f"sh -c '{cron_command(db)}'")
+
+
+def names_in(machine: Machine, directory: str) -> list[str]:
+    return sorted(machine.check(f"ls -1 {directory}").split())
+
+
+def stamps(names: list[str]) -> list[str]:
+    return sorted(name.removesuffix(".passphrase.enc") for name in names if name.endswith(".passphrase.enc"))
+
+
+def sealed(backup: Machine, names: list[str], timeout: float = 20) -> bool:
+    """Whether the files became root's and read-only on the backup server (the path unit)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        owners = backup.exec(" ; ".join(f"stat -c '%U %a' {backups.INCOMING}/{name}" for name in names)).stdout
+        if owners.split("\n")[:-1] == ["root 400"] * len(names):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.fixture(scope="module")
+def seeded(deployment):
+    db = deployment.machines["db"]
+    values = ", ".join(f"({id_}, '{email}', '{note}')" for id_, email, note in SEEDED)
+    db.check("mariadb application -e \"CREATE TABLE IF NOT EXISTS customers "
+             "(id INT PRIMARY KEY, email VARCHAR(100), note TEXT); "
+             f"DELETE FROM customers; INSERT INTO customers VALUES {values}\"")
+    return db
+
+
+@pytest.fixture(scope="module")
+def first_backup(deployment, seeded):
+    """One run of the job; the names of the pair it made."""
+    db, backup = seeded, deployment.machines["backup"]
+    before = stamps(names_in(db, backups.BACKUP_DIR))
+    result = run_backup(db)
+    assert result.returncode == 0, result.stderr
+    new = [stamp for stamp in stamps(names_in(db, backups.BACKUP_DIR)) if stamp not in before]
+    assert len(new) == 1
+    pair = [f"{new[0]}.sql.gz.enc", f"{new[0]}.passphrase.enc"]
+    assert sealed(backup, pair), backup.exec(f"ls -la {backups.INCOMING}").stdout
+    return pair
+
+
+def fetch(machine: Machine, names: list[str], folder: Path, directory: str) -> list[Path]:
+    paths = []
+    for name in names:
+        (folder / name).write_bytes(machine.read_bytes(f"{directory}/{name}"))
+        paths.append(folder / name)
+    return paths
+
+
+def test_the_backup_arrives_offsite_and_restores_exactly_the_seeded_rows(deployment, operator, first_backup,
+                                                                        tmp_path):
+    db, backup = deployment.machines["db"], deployment.machines["backup"]
+    archive, _ = fetch(backup, first_backup, tmp_path, backups.INCOMING)
+    db.check("mariadb -e 'DROP DATABASE IF EXISTS restored'")
+
+    restore = subprocess.run(
+        [HARDENING_BACKUP, "restore", "--private-key", str(operator.backup_private_key), str(archive),
+         "--database", "restored", "--via", f"docker exec -i {db.container.id} mariadb"],
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert restore.returncode == 0, restore.stderr
+    rows = db.check("mariadb -N restored -e 'SELECT id, email, note FROM customers ORDER BY id'")
+    assert [tuple(line.split("\t")) for line in rows.splitlines()] == SEEDED
+
+
+def test_the_backup_files_are_unreadable_without_the_private_key(deployment, first_backup, tmp_path):
+    db, backup = deployment.machines["db"], deployment.machines["backup"]
+    for machine, directory in ((db, backups.BACKUP_DIR), (backup, backups.INCOMING)):
+        for path in fetch(machine, first_backup, tmp_path, directory):
+            data = path.read_bytes()
+            assert not any(secret.encode() in data for row in SEEDED for secret in row[1:])
+        assert machine.exec(f"gzip -t {directory}/{first_backup[0]}").returncode != 0
+    assert db.check(f"stat -c '%U %a' {backups.BACKUP_DIR} {backups.BACKUP_DIR}/{first_backup[0]}").split() == [
+        "root", "700", "root", "600"]
+
+    other_private, other_public = tmp_path / "other.pem", tmp_path / "other.pub.pem"
+    generate_key_pair(other_private, other_public, bits=3072)
+    wrong_key = subprocess.run(
+        [HARDENING_BACKUP, "restore", "--private-key", str(other_private), str(tmp_path / first_backup[0]),
+         "--sql-out", str(tmp_path / "out.sql")], capture_output=True, text=True, timeout=60)
+    assert wrong_key.returncode != 0 and "does not open with this private key" in wrong_key.stderr
+    assert not (tmp_path / "out.sql").exists()
+
+
+def test_the_backup_account_can_only_add_files(deployment, first_backup):
+    db, backup = deployment.machines["db"], deployment.machines["backup"]
+    ssh = (f"-i {backups.SSH_KEY} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={backups.KNOWN_HOSTS}")
+    target = f"{backups.ACCOUNT}@{backup.private_ip}"
+    shell = db.exec(f"ssh {ssh} {target} id")
+    assert shell.returncode != 0 and "uid=" not in shell.stdout
+    download = db.exec(f"scp {ssh} {target}:{first_backup[0]} /tmp/taken")
+    assert download.returncode != 0 and db.exec("test -e /tmp/taken").returncode != 0
+    for command in ("ls", f"rm {first_backup[0]}", f"rename {first_backup[0]} x"):
+        db.exec(f"echo '{command}' | sftp {ssh} -b - {target}")
+    assert sealed(backup, first_backup)
+    overwrite = db.exec(f"echo junk > /tmp/{first_backup[0]} && scp {ssh} /tmp/{first_backup[0]} {target}:")
+    assert overwrite.returncode != 0
+    assert backup.check(f"sha256sum < {backups.INCOMING}/{first_backup[0]}") == db.check(
+        f"sha256sum < {backups.BACKUP_DIR}/{first_backup[0]}")
+    # The account has no password and no shell, on the host itself either.
+    assert backup.check(f"getent passwd {backups.ACCOUNT}").strip().endswith(":/usr/sbin/nologin")
+
+
+def test_the_dump_password_never_shows_in_the_process_list(deployment, operator, seeded):
+    db = seeded
+    password = (operator.secrets / "backup-dump-password").read_text().strip()
+    db.check("rm -f /tmp/ps.log; setsid sh -c 'while [ ! -e /tmp/ps.stop ]; do ps -eo args >> /tmp/ps.log; done' "
+             ">/dev/null 2>&1 </dev/null &")
+    try:
+        assert run_backup(db).returncode == 0
+    finally:
+        db.check("touch /tmp/ps.stop; sleep 0.5; rm -f /tmp/ps.stop")
+    processes = db.read_bytes("/tmp/ps.log").decode()
+    assert "mariadb-dump --defaults-extra-file=" in processes, "the sampling never saw the dump run"
+    assert password not in processes and "-pass pass:" not in processes
+
+
+def test_rotation_keeps_the_newest_backups_on_both_servers(deployment, seeded):
+    db, backup = seeded, deployment.machines["backup"]
+    started = time.time()
+    made = []
+    for _ in range(OFFSITE_KEEP + 3):
+        before = set(stamps(names_in(db, backups.BACKUP_DIR)))
+        assert run_backup(db).returncode == 0
+        made += [stamp for stamp in stamps(names_in(db, backups.BACKUP_DIR)) if stamp not in before]
+    assert len(made) == OFFSITE_KEEP + 3
+
+    assert stamps(names_in(db, backups.BACKUP_DIR)) == made[-DB_KEEP:]
+    assert len(names_in(db, backups.BACKUP_DIR)) == 2 * DB_KEEP
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and stamps(names_in(backup, backups.INCOMING)) != made[-OFFSITE_KEEP:]:
+        time.sleep(0.5)
+    offsite = names_in(backup, backups.INCOMING)
+    assert stamps(offsite) == made[-OFFSITE_KEEP:]
+    assert all(f"{stamp}.sql.gz.enc" in offsite for stamp in made[-OFFSITE_KEEP:])
+    # The backup account's nightly logins are expected: no login alert for them.
+    assert deployment.sinks.wait_for("mail", [f"for {backups.ACCOUNT} from"], since=started, timeout=10) is None
+
+
+def test_a_failed_dump_exits_non_zero_is_logged_and_leaves_no_file(deployment, seeded):
+    db = seeded
+    before = names_in(db, backups.BACKUP_DIR)
+    db.check("systemctl stop mariadb")
+    try:
+        failed = run_backup(db)
+    finally:
+        db.check("systemctl start mariadb")
+    assert failed.returncode != 0 and "FAILED" in failed.stderr
+    assert "FAILED: dump or encryption" in db.check("journalctl -t db-backup --since '-2min' -o cat")
+    assert names_in(db, backups.BACKUP_DIR) == before
+
+
+def test_a_failed_copy_exits_non_zero_is_logged_and_keeps_the_local_backup(deployment, seeded):
+    db, backup = seeded, deployment.machines["backup"]
+    before_offsite = names_in(backup, backups.INCOMING)
+    cut = f"OUTPUT -d {backup.private_ip} -p tcp --dport 22 -j REJECT"
+    db.check(f"iptables -I {cut}")
+    try:
+        failed = run_backup(db)
+    finally:
+        db.check(f"iptables -D {cut}")
+    assert failed.returncode != 0 and "FAILED: copy of" in failed.stderr
+    assert "FAILED: copy of" in db.check("journalctl -t db-backup --since '-2min' -o cat")
+    newest = stamps(names_in(db, backups.BACKUP_DIR))[-1]
+    assert f"{newest}.sql.gz.enc" in names_in(db, backups.BACKUP_DIR)
+    assert names_in(backup, backups.INCOMING) == before_offsite

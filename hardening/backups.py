@@ -35,6 +35,8 @@ DUMP_OPTIONS = f"{CONFIG_DIR}/backup-dump.cnf"
 PUBLIC_KEY = f"{CONFIG_DIR}/backup-public.pem"
 SSH_KEY = "/root/.ssh/db-backup_ed25519"
 KNOWN_HOSTS = "/root/.ssh/db-backup_known_hosts"
+# What each run did, one line each; Monit alerts on a FAILED line (hardening/login_alerts.py).
+LOG_FILE = "/var/log/db-backup.log"
 DUMP_OPTIONS_SECRET = r'password = "([^"]*)"'
 SSH_KEY_SECRET = r"(?s)-----BEGIN OPENSSH PRIVATE KEY-----\n(.*?)\n-----END"
 
@@ -69,7 +71,7 @@ def backup_script(settings: Settings) -> str:
         BACKUP_SCRIPT, database=backups.database, backup_dir=BACKUP_DIR, dump_options=DUMP_OPTIONS,
         public_key=PUBLIC_KEY, ssh_key=SSH_KEY, known_hosts=KNOWN_HOSTS, keep=backups.keep,
         iterations=PBKDF2_ITERATIONS, destinations=[scp_host(address) for address in backups.destinations],
-        ssh_port=backups.ssh_port, source=source_name(settings.host_name), account=ACCOUNT,
+        ssh_port=backups.ssh_port, source=source_name(settings.host_name), account=ACCOUNT, log_file=LOG_FILE,
     )
 
 
@@ -93,6 +95,11 @@ def authorized_keys(settings: Settings) -> str:
     return f"{options} {receiver.ssh_public_key}\n"
 
 
+def log_file_exists():
+    """The backup log, before anything (Monit) watches it: a missing file raises an alert."""
+    files.file(name=f"{LOG_FILE} exists", path=LOG_FILE, user="root", group="adm", mode="640")
+
+
 @deploy("Encrypted backups")
 def database_backups(settings: Settings):
     backups = settings.backups
@@ -104,6 +111,7 @@ def database_backups(settings: Settings):
     files.directory(name=f"{CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")
     files.directory(name=f"{BACKUP_DIR} is root's alone", path=BACKUP_DIR, mode="700")
     files.directory(name="/root/.ssh exists", path="/root/.ssh", mode="700")
+    log_file_exists()
     validated_file(name="The operator's public key that backups are encrypted to", dest=PUBLIC_KEY,
                    content=backups.public_key, validator="openssl pkey -pubin -noout -in {}")
     validated_file(name="The dump account's password, root-only (secret)", dest=DUMP_OPTIONS,

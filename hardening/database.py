@@ -14,12 +14,12 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
-from pyinfra import host
+from pyinfra import host, logger, state
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.facts.server import Users
 from pyinfra.operations import files, systemd
 
-from .files import any_changed, render, upload_secret, validated_file
+from .files import any_changed, masked, render, upload_secret, validated_file
 from .packages import ensure_packages
 from .secrets import Secret
 from .settings import Database, Settings
@@ -33,6 +33,7 @@ DUMP_PRIVILEGES = ("SELECT", "LOCK TABLES", "SHOW VIEW", "TRIGGER")
 NO_LOGIN_SHELLS = ("/bin/false", "/usr/sbin/nologin", "/sbin/nologin")
 # Authentication strings that let no password in: Debian's root@localhost has "invalid".
 NO_PASSWORD = ("invalid", "")
+PASSWORD_HASH_SECRET = r"PASSWORD '([^']*)'"
 
 
 def config_validator(bind_address: str) -> str:
@@ -227,13 +228,17 @@ def accounts_and_databases(database: Database, dump_password: Secret | None):
     + database: the application's database and account
     + dump_password: the backup's dump account password; None when backups are off (no account)
     """
-    state = host.get_fact(Mariadb)
-    if state is None:  # MariaDB is being installed in this run: everything is still to do
-        state = MariadbState(accounts={("root", "localhost"): {"plugin": "unix_socket"}})
-    statements = desired_statements(state, database, dump_password)
+    current = host.get_fact(Mariadb)
+    if current is None:  # MariaDB is being installed in this run: everything is still to do
+        current = MariadbState(accounts={("root", "localhost"): {"plugin": "unix_socket"}})
+    statements = desired_statements(current, database, dump_password)
     if not statements:
         host.noop("MariaDB's accounts and databases are as configured")
         return
+    if state.config.DIFF:
+        host.log("Will run in MariaDB:", logger.info)
+        for statement in statements:
+            logger.info("  %s", masked(statement, PASSWORD_HASH_SECRET))
     # Through an owner-only file: the statements hold password hashes.
     yield from upload_secret(SQL_STAGING, "\n".join(statements) + "\n", "root", "root", "600")
     yield StringCommand(f"mariadb < {SQL_STAGING}; status=$?; rm -f {SQL_STAGING}; exit $status")

@@ -71,7 +71,7 @@ def monitrc(settings: Settings) -> str:
         MONITRC, alerts=alerts, smtp=smtp,
         smtp_password=smtp.password.reveal() if smtp and smtp.password else "",
         auth_log=AUTH_LOG, ignore_file=IGNORE_FILE, ignores=bool(ignore_regexes(settings)), notifier=NOTIFIER,
-        login_pattern=login_pattern(settings),
+        login_pattern=login_pattern(settings), backup_log=backups.LOG_FILE if settings.backups else None,
     )
 
 
@@ -109,6 +109,8 @@ def login_alerts(settings: Settings):
     if not host.get_fact(RsyslogWritesAuthLog):
         host.log(f"rsyslog has no rule for {AUTH_LOG}: login alerts will not fire until auth.* goes there")
     auth_log_exists(name=f"{AUTH_LOG} exists")
+    if settings.backups:
+        backups.log_file_exists()
 
     changed = []
     ignored = ignore_regexes(settings)

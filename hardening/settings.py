@@ -879,6 +879,13 @@ def _database_and_backups(host, values: dict):
             dump_password = secrets.generated(BACKUP_DUMP_PASSWORD, _random_password)
         except secrets.SecretStoreError as error:
             problems.append(Problem(host.name, "backups", True, "has an unsafe secret", str(error)))
+        else:
+            if set(dump_password.reveal()) & set('"\\\n'):
+                problems.append(Problem(
+                    host.name, "backups", True, f"needs the dump password in {dump_password.source}, which holds "
+                    "a double quote or a backslash (the option file quotes it)",
+                    "store a password without them, or delete the file to have one generated",
+                ))
         if not problem and not problems:
             backups = Backups(
                 values["app_database"], dump_password, Path(key_path).expanduser().read_text(), (hour, minute),

@@ -192,6 +192,7 @@ def test_a_failed_copy_exits_non_zero_is_logged_and_keeps_the_local_backup(deplo
     db, backup = seeded, deployment.machines["backup"]
     before_offsite = names_in(backup, backups.INCOMING)
     cut = f"OUTPUT -d {backup.private_ip} -p tcp --dport 22 -j REJECT"
+    started = time.time()
     db.check(f"iptables -I {cut}")
     try:
         failed = run_backup(db)
@@ -202,3 +203,5 @@ def test_a_failed_copy_exits_non_zero_is_logged_and_keeps_the_local_backup(deplo
     newest = stamps(names_in(db, backups.BACKUP_DIR))[-1]
     assert f"{newest}.sql.gz.enc" in names_in(db, backups.BACKUP_DIR)
     assert names_in(backup, backups.INCOMING) == before_offsite
+    # Monit on the database server mails the failure.
+    assert deployment.sinks.wait_for("mail", ["FAILED: copy of", "From: monit@db"], since=started) is not None

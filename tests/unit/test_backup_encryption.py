@@ -31,6 +31,7 @@ def backup_host(tmp_path, backup_key_pair):
         backups.BACKUP_SCRIPT, database="application", backup_dir=tmp_path / "out", dump_options=tmp_path / "dump.cnf",
         public_key=backup_key_pair[1], ssh_key=tmp_path / "key", known_hosts=tmp_path / "known_hosts", keep=2,
         iterations=backup_cli.PBKDF2_ITERATIONS, destinations=[], ssh_port=22, source="db1", account=backups.ACCOUNT,
+        log_file=tmp_path / "db-backup.log",
     ))
     script.chmod(0o700)
 
@@ -73,6 +74,7 @@ def test_a_failed_dump_exits_non_zero_and_leaves_nothing(backup_host):
     failed = run()
     assert failed.returncode != 0 and "FAILED: dump or encryption of application failed" in failed.stderr
     assert list((folder / "out").iterdir()) == []
+    assert "FAILED: dump or encryption of application failed" in (folder / "db-backup.log").read_text()
 
 
 def test_the_script_keeps_the_newest_pairs(backup_host):

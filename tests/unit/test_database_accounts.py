@@ -201,3 +201,10 @@ def test_the_backup_server_admits_its_account_by_key_alone_and_only_for_sftp(fle
     assert "read," not in block and "remove" not in block and "readdir" not in block
     keys = ssh.backups.authorized_keys(settings)
     assert keys.startswith(f'restrict,from="{DB_IP}" ssh-ed25519 ')
+
+
+def test_a_dump_password_the_option_file_cannot_quote_is_refused(fleet, secret_store):
+    (secret_store / "backup-dump-password").write_text('my"pass\n')
+    (secret_store / "backup-dump-password").chmod(0o600)
+    message = refusal(fleet())
+    assert "host db1: backups = True needs the dump password in" in message and "double quote" in message

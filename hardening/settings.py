@@ -818,7 +818,7 @@ def _new_ssh_key() -> str:
 
 def _backup_ssh_key() -> tuple[Secret, str]:
     """The database servers' key for the backup servers (generated into the store once), and its
-    public line."""
+    public line. Raises ValueError for a stored value that is not an OpenSSH private key."""
     private = secrets.generated(BACKUP_SSH_KEY, _new_ssh_key)
     key = serialization.load_ssh_private_key(private.reveal().encode() + b"\n", password=None)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
@@ -827,10 +827,9 @@ def _backup_ssh_key() -> tuple[Secret, str]:
 
 def backup_public_key_problem(path: Path) -> str | None:
     """Why the file at ``path`` cannot be the key backups are encrypted to, or None."""
-    try:
-        text = path.read_bytes()
-    except OSError as error:
-        return f"cannot be read ({error.strerror})"
+    if not path.is_file():
+        return "is not a file on this machine, so backups could not be encrypted"
+    text = path.read_bytes()
     if b"PRIVATE KEY" in text:
         return "is a PRIVATE key: it must never reach a server; give its public half (keygen wrote both)"
     try:
@@ -842,68 +841,83 @@ def backup_public_key_problem(path: Path) -> str | None:
     return None
 
 
+def _needs_private_ip(host, values: dict, why: str) -> list[Problem]:
+    if values["private_ip"] is not None:
+        return []
+    return [Problem(host.name, "private_ip", None, f"is not set, but {why}",
+                    "set this host's private_ip in the inventory (its address on the internal network)")]
+
+
+def _database(host, values: dict) -> tuple[Database | None, list[Problem]]:
+    problems = _needs_private_ip(host, values, "MariaDB listens only on the private address")
+    try:
+        password = secrets.generated(APP_DATABASE_PASSWORD, _random_password)
+    except secrets.SecretStoreError as error:
+        return None, [*problems, Problem(host.name, "app_database_user", values["app_database_user"],
+                                         "has an unsafe secret", str(error))]
+    return Database(values["database_port"], values["private_ip"], values["app_database"],
+                    values["app_database_user"], password, _private_ips(host.inventory, APP_SERVERS)), problems
+
+
+def _backups(host, values: dict) -> tuple[Backups | None, list[Problem]]:
+    key_path = values["backup_public_key"]
+    key_problem = (backup_public_key_problem(Path(key_path).expanduser()) if key_path
+                   else "is not set, so backups could not be encrypted")
+    if key_problem:
+        return None, [Problem(
+            host.name, "backup_public_key", key_path, key_problem,
+            "make a key pair on your machine with `hardening-backup keygen --private-key PATH "
+            "--public-key keys/backup-public.pem`, keep the private key off the servers, and set "
+            "backup_public_key to the public one (or backups = False)",
+        )]
+    try:
+        ssh_key, _ = _backup_ssh_key()
+        dump_password = secrets.generated(BACKUP_DUMP_PASSWORD, _random_password)
+    except secrets.SecretStoreError as error:
+        return None, [Problem(host.name, "backups", True, "has an unsafe secret", str(error))]
+    except ValueError:
+        return None, [Problem(host.name, "backups", True, f"needs the key in {secrets.where(BACKUP_SSH_KEY)}, "
+                              "which is not an OpenSSH private key", "delete it to have a new one generated")]
+    if set(dump_password.reveal()) & set('"\\\n'):
+        return None, [Problem(
+            host.name, "backups", True, f"needs the dump password in {dump_password.source}, which holds "
+            "a double quote or a backslash (the option file quotes it)",
+            "store a password without them, or delete the file to have one generated",
+        )]
+    hour, minute = (int(part) for part in values["backup_time"].split(":"))
+    return Backups(
+        values["app_database"], dump_password, Path(key_path).expanduser().read_text(), (hour, minute),
+        values["backup_keep"], ssh_key, _private_ips(host.inventory, BACKUP_SERVERS), values["backup_server_ssh_port"],
+    ), []
+
+
+def _backup_receiver(host, values: dict) -> tuple[BackupReceiver | None, list[Problem]]:
+    problems = []
+    if host.inventory.get_group(DB_SERVERS, []):
+        problems += _needs_private_ip(host, values, "the database servers copy backups to it there")
+    try:
+        _, public_line = _backup_ssh_key()
+    except (secrets.SecretStoreError, ValueError) as error:
+        return None, [*problems, Problem(host.name, "offsite_backup_keep", values["offsite_backup_keep"],
+                                         f"needs the database servers' backup key, which is unusable ({error})",
+                                         f"delete {secrets.where(BACKUP_SSH_KEY)} to have a new one generated")]
+    receiver = BackupReceiver(public_line, _private_ips(host.inventory, DB_SERVERS), values["offsite_backup_keep"])
+    return receiver, problems
+
+
 def _database_and_backups(host, values: dict):
     """MariaDB and backups on a database server, the drop box on a backup server."""
-    problems: list[Problem] = []
     database = backups = receiver = None
-    inventory = host.inventory
+    problems: list[Problem] = []
     if DB_SERVERS in host.groups:
-        if values["private_ip"] is None:
-            problems.append(Problem(
-                host.name, "private_ip", None, "is not set, but MariaDB listens only on the private address",
-                "set this host's private_ip in the inventory (its address on the internal network)",
-            ))
-        try:
-            password = secrets.generated(APP_DATABASE_PASSWORD, _random_password)
-            database = Database(values["database_port"], values["private_ip"], values["app_database"],
-                                values["app_database_user"], password, _private_ips(inventory, APP_SERVERS))
-        except secrets.SecretStoreError as error:
-            problems.append(Problem(host.name, "app_database_user", values["app_database_user"],
-                                    "has an unsafe secret", str(error)))
-    if DB_SERVERS in host.groups and values["backups"]:
-        key_path = values["backup_public_key"]
-        problem = (backup_public_key_problem(Path(key_path).expanduser()) if key_path
-                   else "is not set, so backups could not be encrypted")
-        if problem and key_path and not Path(key_path).expanduser().exists():
-            problem = "is not a file on this machine, so backups could not be encrypted"
-        if problem:
-            problems.append(Problem(
-                host.name, "backup_public_key", key_path, problem,
-                "make a key pair on your machine with `hardening-backup keygen --private-key PATH "
-                "--public-key keys/backup-public.pem`, keep the private key off the servers, and set "
-                "backup_public_key to the public one (or backups = False)",
-            ))
-        hour, minute = (int(part) for part in values["backup_time"].split(":"))
-        try:
-            ssh_key, _ = _backup_ssh_key()
-            dump_password = secrets.generated(BACKUP_DUMP_PASSWORD, _random_password)
-        except secrets.SecretStoreError as error:
-            problems.append(Problem(host.name, "backups", True, "has an unsafe secret", str(error)))
-        else:
-            if set(dump_password.reveal()) & set('"\\\n'):
-                problems.append(Problem(
-                    host.name, "backups", True, f"needs the dump password in {dump_password.source}, which holds "
-                    "a double quote or a backslash (the option file quotes it)",
-                    "store a password without them, or delete the file to have one generated",
-                ))
-        if not problem and not problems:
-            backups = Backups(
-                values["app_database"], dump_password, Path(key_path).expanduser().read_text(), (hour, minute),
-                values["backup_keep"], ssh_key, _private_ips(inventory, BACKUP_SERVERS),
-                values["backup_server_ssh_port"],
-            )
+        database, found = _database(host, values)
+        problems += found
+        if values["backups"]:
+            backups, found = _backups(host, values)
+            problems += found
     if BACKUP_SERVERS in host.groups:
-        if values["private_ip"] is None and inventory.get_group(DB_SERVERS, []):
-            problems.append(Problem(
-                host.name, "private_ip", None, "is not set, but the database servers copy backups to it there",
-                "set this host's private_ip in the inventory (its address on the internal network)",
-            ))
-        try:
-            _, public_line = _backup_ssh_key()
-            receiver = BackupReceiver(public_line, _private_ips(inventory, DB_SERVERS), values["offsite_backup_keep"])
-        except secrets.SecretStoreError as error:
-            problems.append(Problem(host.name, "offsite_backup_keep", values["offsite_backup_keep"],
-                                    "has an unsafe secret", str(error)))
+        receiver, found = _backup_receiver(host, values)
+        problems += found
     return database, backups, receiver, problems
 
 

@@ -208,3 +208,11 @@ def test_a_dump_password_the_option_file_cannot_quote_is_refused(fleet, secret_s
     (secret_store / "backup-dump-password").chmod(0o600)
     message = refusal(fleet())
     assert "host db1: backups = True needs the dump password in" in message and "double quote" in message
+
+
+def test_a_stored_backup_key_that_is_not_a_key_is_refused_on_both_ends(fleet, secret_store):
+    (secret_store / "backup-ssh-key").write_text("not a key\n")
+    (secret_store / "backup-ssh-key").chmod(0o600)
+    message = refusal(fleet())
+    assert "host db1: backups = True needs the key in" in message and "not an OpenSSH private key" in message
+    assert "host backup1: offsite_backup_keep = 30 needs the database servers' backup key" in message

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from hardening import backups
@@ -15,6 +16,7 @@ from hardening.backup_cli import generate_key_pair
 from harness.containers import Machine
 from harness.operator import DB_BACKUP_KEEP as DB_KEEP
 from harness.operator import OFFSITE_BACKUP_KEEP as OFFSITE_KEEP
+from harness.ssh import key_only
 
 SEEDED = [("1", "alice@example.com", "likes green tea"), ("2", "bob@example.com", "allergic to cats")]
 HARDENING_BACKUP = str(Path(sys.executable).parent / "hardening-backup")
@@ -137,6 +139,23 @@ def test_the_backup_account_can_only_add_files(deployment, first_backup):
         f"sha256sum < {backups.BACKUP_DIR}/{first_backup[0]}")
     # The account has no password and no shell, on the host itself either.
     assert backup.check(f"getent passwd {backups.ACCOUNT}").strip().endswith(":/usr/sbin/nologin")
+
+
+def test_the_backup_account_takes_only_the_database_servers_key_and_only_from_them(deployment, operator):
+    backup = deployment.machines["backup"]
+    # The operator's address may reach sshd (admin_cidrs): the key's from= list still refuses it.
+    for key in (operator.admin_key, operator.secrets / "backup-ssh-key"):
+        with pytest.raises(paramiko.AuthenticationException):
+            key_only(backup, backups.ACCOUNT, key)
+
+
+def test_the_private_key_never_reaches_a_server(deployment, operator):
+    private_lines = operator.backup_private_key.read_text().splitlines()[1:-1]
+    for machine in deployment.machines.values():
+        found = machine.exec(f"grep -rlF -e {private_lines[5]} /etc /root /var /srv /usr/local /tmp /home")
+        assert found.stdout == "", f"part of the private key on {machine.name}: {found.stdout}"
+    public_body = "".join(operator.backup_public_key.read_text().splitlines()[1:-1])
+    assert public_body in "".join(deployment.machines["db"].check(f"cat {backups.PUBLIC_KEY}").splitlines())
 
 
 def test_the_dump_password_never_shows_in_the_process_list(deployment, operator, seeded):

@@ -69,6 +69,7 @@ SECRET_FIXES = {
     "with it when a run connects as NAME",
     "ssh_password": "delete it there; log in with a key (ssh_key), or type it with --ssh-password-prompt",
     "ssh_key_password": "delete it there; load the key into ssh-agent, or pass --key-password on the command line",
+    "app_database_password": "delete it there; the application's database password lives in {app_database_password}",
 }
 
 
@@ -108,6 +109,8 @@ def _private_ip(value: Any) -> str | None:
         address = ipaddress.ip_address(value)
     except ValueError:
         return "is not an IP address"
+    if address.is_unspecified or address.is_loopback:
+        return "is not one host's address on a network (services would listen everywhere, or nowhere reachable)"
     if not address.is_private:
         return "is a public address; give the host's private (internal network) address"
     return None
@@ -539,7 +542,8 @@ def _plaintext_secrets(host) -> list[Problem]:
                                             "(README.md, Secrets)")
                 problems.append(Problem(
                     host.name, key, value, "is a plaintext secret in committed host data",
-                    fix.format(admin_password=secrets.where(secrets.admin_password_name("NAME"))),
+                    fix.format(admin_password=secrets.where(secrets.admin_password_name("NAME")),
+                               app_database_password=secrets.where(APP_DATABASE_PASSWORD)),
                 ))
     return problems
 

@@ -61,6 +61,8 @@ BAD_INPUT = [
     ({"app_user": "App"}, "app_user", "lowercase login name"),
     ({"private_ip": "10.0.0.300"}, "private_ip", "not an IP address"),
     ({"private_ip": "8.8.8.8"}, "private_ip", "public address"),
+    ({"private_ip": "0.0.0.0"}, "private_ip", "listen everywhere"),
+    ({"private_ip": "::1"}, "private_ip", "not one host's address"),
     ({"admin_cidrs": ["10.0.0.1/24"]}, "admin_cidrs", "host bits set"),
     ({"admin_cidrs": "10.0.0.0/24"}, "admin_cidrs", "must be a list"),
     ({"ssh_port": 70000}, "ssh_port", "from 1 to 65535"),
@@ -92,6 +94,12 @@ def test_plaintext_secret_in_committed_data_is_refused_and_not_echoed():
     assert "host app1: _sudo_password = *MASKED* is a plaintext secret" in message
     assert "hunter2-secret" not in message
     assert "admin-NAME.password" in message
+
+
+def test_a_database_password_in_committed_data_says_where_it_belongs():
+    message = problems(group_data={"app_database_password": "Sup3r-Secret-DB"})
+    assert "app_database_password = *MASKED* is a plaintext secret" in message
+    assert "Sup3r-Secret-DB" not in message and "app-database-password" in message
 
 
 def test_knobs_about_passwords_are_not_mistaken_for_secrets():

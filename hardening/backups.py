@@ -88,11 +88,13 @@ def sshd_match_block(settings: Settings) -> dict | None:
 
 
 def authorized_keys(settings: Settings) -> str:
-    """The database servers' key, usable only from their addresses and for nothing but SFTP."""
+    """The database servers' key, usable only from their addresses and for nothing but SFTP; no
+    key at all while the inventory has no database server."""
     receiver = settings.backup_receiver
+    if not receiver.sources:
+        return "# No database servers in the inventory: no key is accepted.\n"
     sources = ",".join(receiver.sources)
-    options = f'restrict,from="{sources}"' if sources else "restrict"
-    return f"{options} {receiver.ssh_public_key}\n"
+    return f'restrict,from="{sources}" {receiver.ssh_public_key}\n'
 
 
 def log_file_exists():
@@ -144,7 +146,8 @@ def backup_receiver(settings: Settings):
     files.directory(name=f"{INCOMING}: the account may add files, not list them", path=INCOMING, user="root",
                     group=ACCOUNT, mode="1730")
     validated_file(name="Only the database servers' backup key, only from their addresses", dest=AUTHORIZED_KEYS,
-                   content=authorized_keys(settings), validator="ssh-keygen -l -f {} >/dev/null")
+                   content=authorized_keys(settings),
+                   validator="ssh-keygen -l -f {} >/dev/null" if receiver.sources else None)
     changed = [
         validated_file(name="The sealing and rotation script", dest=SEAL_SCRIPT, validator="sh -n {}", mode="700",
                        content=render(SEAL_SCRIPT, incoming=INCOMING, account=ACCOUNT, keep=receiver.keep,

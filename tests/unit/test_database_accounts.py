@@ -216,3 +216,11 @@ def test_a_stored_backup_key_that_is_not_a_key_is_refused_on_both_ends(fleet, se
     message = refusal(fleet())
     assert "host db1: backups = True needs the key in" in message and "not an OpenSSH private key" in message
     assert "host backup1: offsite_backup_keep = 30 needs the database servers' backup key" in message
+
+
+def test_without_database_servers_the_drop_box_accepts_no_key(tmp_path):
+    admins = [{"name": "alice", "ssh_keys": [make_key(tmp_path / "alice", "alice@test")]}]
+    inventory = Inventory(([("backup1", {"private_ip": BACKUP_IP})], {"admin_users": admins, "login_alerts": False}),
+                          backup_servers=(["backup1"], {}))
+    settings = validate_inventory(inventory)["backup1"]
+    assert "ssh-ed25519" not in ssh.backups.authorized_keys(settings)

@@ -1,13 +1,13 @@
 """``hardening-backup``: the operator's side of the encrypted backups, run on your own machine.
 
     hardening-backup keygen --private-key ~/backup-key.pem --public-key keys/backup-public.pem
-    hardening-backup restore --private-key ~/backup-key.pem db_20261122T000100Z.sql.gz.enc \\
-        --database restored --via 'ssh -t alice@db sudo mariadb'
+    hardening-backup restore --private-key ~/backup-key.pem db1_20261122T000100Z.sql.gz.enc \\
+        --sql-out restore.sql
 
 ``keygen`` makes the RSA pair: set ``backup_public_key`` to the public half; keep the private half
 off every server (it is the only way to read a backup). ``restore`` checks the archive against
-its passphrase file, decrypts both here, and feeds the SQL to ``--via`` (a command that runs the
-MariaDB client; default ``mariadb``) into ``--database``, or writes it to ``--sql-out``.
+its passphrase file, decrypts both here, and writes the SQL to ``--sql-out``, or feeds it to
+``--via`` (a command that runs a MariaDB client; default ``mariadb``) into ``--database``.
 """
 
 from __future__ import annotations

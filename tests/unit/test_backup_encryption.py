@@ -109,3 +109,13 @@ def test_a_protected_private_key_asks_for_its_passphrase(tmp_path, monkeypatch):
     monkeypatch.setattr(backup_cli.getpass, "getpass", lambda prompt: "wrong")
     with pytest.raises(backup_cli.RestoreError):
         backup_cli.load_private_key(private)
+
+
+def test_restore_writes_the_sql_for_the_operator_only(backup_host, backup_key_pair, tmp_path):
+    folder, run = backup_host
+    assert run().returncode == 0
+    [archive] = pairs(folder / "out")
+    out = tmp_path / "restore.sql"
+    assert backup_cli.main(["restore", "--private-key", str(backup_key_pair[0]), str(archive),
+                            "--sql-out", str(out)]) == 0
+    assert out.read_text() == DUMP and out.stat().st_mode & 0o777 == 0o600

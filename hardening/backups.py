@@ -133,7 +133,6 @@ def database_backups(settings: Settings):
 @deploy("Backup drop box")
 def backup_receiver(settings: Settings):
     receiver = settings.backup_receiver
-    ensure_packages("Install what the drop box uses", ["openssh-server"])
     server.user(
         name=f"Backup account {ACCOUNT}: system account, no shell",
         user=ACCOUNT, system=True, shell=NO_LOGIN_SHELL, home=CHROOT, ensure_home=False, create_home=False,

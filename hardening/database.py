@@ -39,10 +39,8 @@ PASSWORD_HASH_SECRET = r"PASSWORD '([^']*)'"
 def config_validator(bind_address: str) -> str:
     """MariaDB reads the candidate as the last option file: it must parse, and bind where asked."""
     effective = f"bind-address +{bind_address.replace('.', '[.]')}"
-    return (
-        "mariadbd --defaults-extra-file={} --help --verbose >/dev/null && "
-        "mariadbd --defaults-extra-file={} --help --verbose 2>/dev/null | grep -Eqx " + shlex.quote(effective)
-    )
+    # An option mariadbd rejects prints nothing to stdout (its error goes to stderr), so grep fails too.
+    return "mariadbd --defaults-extra-file={} --help --verbose | grep -Eqx " + shlex.quote(effective)
 
 
 def password_hash(password: Secret) -> str:
@@ -151,7 +149,7 @@ def holds_exactly(state: MariadbState, user: str, host_name: str, hashed: str, d
     priv = state.accounts.get((user, host_name))
     if not priv:
         return False
-    grantee = f"'{user}'@'{host_name}'"
+    grantee = account(user, host_name)
     wanted = {(schema_pattern(database), privilege, "NO") for privilege in privileges}
     return (
         priv.get("plugin") == "mysql_native_password"
@@ -183,7 +181,7 @@ def account_statements(state: MariadbState, user: str, hosts: tuple[str, ...], h
 def root_only_through_socket(priv: dict) -> bool:
     methods = [priv, *priv.get("auth_or", [])]
     return all(method.get("plugin") == "unix_socket" or method.get("authentication_string", "") in NO_PASSWORD
-               for method in methods if method) and any(m.get("plugin") == "unix_socket" for m in methods)
+               for method in methods if method) and any(method.get("plugin") == "unix_socket" for method in methods)
 
 
 def cleanup_statements(state: MariadbState) -> list[str]:
@@ -209,11 +207,10 @@ def desired_statements(state: MariadbState, database: Database, dump_password: S
         statements.append(f"CREATE DATABASE `{database.name}` CHARACTER SET utf8mb4;")
     statements += account_statements(state, database.user, database.app_hosts, password_hash(database.password),
                                      database.name, APP_PRIVILEGES)
+    # Without backups there is no dump account: none is kept (an earlier one is dropped).
     dump_user, dump_host = DUMP_ACCOUNT
-    statements += account_statements(
-        state, dump_user, (dump_host,) if dump_password else (),
-        password_hash(dump_password) if dump_password else "", database.name, DUMP_PRIVILEGES,
-    )
+    dump_hosts, dump_hash = ((dump_host,), password_hash(dump_password)) if dump_password else ((), "")
+    statements += account_statements(state, dump_user, dump_hosts, dump_hash, database.name, DUMP_PRIVILEGES)
     return statements
 
 

@@ -946,12 +946,9 @@ def _firewall_problems(host, values: dict) -> list[Problem]:
             ))
     # Whose firewall names this host by its private address: (this host's group, the peers' group).
     for group, peers in ((APP_SERVERS, DB_SERVERS), (DB_SERVERS, BACKUP_SERVERS)):
-        if group in host.groups and values["private_ip"] is None and host.inventory.get_group(peers, []):
-            problems.append(Problem(
-                host.name, "private_ip", None,
-                f"is not set, but the {peers} firewall admits {group} only by their private address",
-                "set this host's private_ip in the inventory (its address on the internal network)",
-            ))
+        if group in host.groups and host.inventory.get_group(peers, []):
+            problems += _needs_private_ip(host, values, f"the {peers} firewall admits {group} only by their "
+                                                        "private address")
     return problems
 
 

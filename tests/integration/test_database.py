@@ -34,6 +34,8 @@ def test_the_data_directory_is_private_to_mysql_which_has_no_login_shell(deploym
     assert db.check("stat -c '%U %G %a' /var/lib/mysql").split() == ["mysql", "mysql", "700"]
     assert db.check("find /var/lib/mysql ! -user mysql | wc -l").strip() == "0"
     assert db.check("getent passwd mysql").strip().split(":")[6] in ("/bin/false", "/usr/sbin/nologin")
+    # Becoming mysql gives no shell to run anything in.
+    assert "inside" not in db.exec("su mysql -c 'echo inside'").stdout
     # An ordinary user cannot even list the data.
     assert db.exec("ls /var/lib/mysql", user="nobody").returncode != 0
 

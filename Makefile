@@ -5,7 +5,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 RELEASES := debian12 debian13
 
-.PHONY: demo test unit integration engine images clean
+.PHONY: demo test unit integration lint docs engine images clean
 
 $(VENV)/.installed: pyproject.toml
 	rm -rf $(VENV)
@@ -28,6 +28,17 @@ demo: $(VENV)/.installed engine
 # The whole suite: unit tests, then integration tests on Debian 12 and 13 containers.
 test: $(VENV)/.installed images
 	$(PYTHON) -m pytest
+
+# Lint, format, types (strict on the package), and the generated docs in step with the models.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check pyinfra_hardening tests tools deploys config.py
+	$(VENV)/bin/ruff format --check pyinfra_hardening tests tools deploys config.py
+	$(VENV)/bin/mypy
+	$(PYTHON) -m pyinfra_hardening.docs --check
+
+# Regenerate the README's data-key table and group_data/*.py from the settings models.
+docs: $(VENV)/.installed
+	$(PYTHON) -m pyinfra_hardening.docs
 
 unit: $(VENV)/.installed
 	$(PYTHON) -m pytest -m unit

@@ -3,6 +3,6 @@
 Re-runs log in as an admin with key + TOTP: the code comes from the operator's secret store.
 """
 
-from hardening import ssh_login
+from pyinfra_hardening import ssh_login
 
 ssh_login.install()

@@ -1,17 +1,8 @@
-"""Backup server (hosts in the backup_servers group).
+"""The backup server role, for the hosts of the backup_servers group (pyinfra_hardening.roles).
 
-    pyinfra inventories/prod.py deploys/backup_server.py
+pyinfra inventories/prod.py deploys/backup_server.py
 """
 
-from pyinfra import host
+from pyinfra_hardening.roles import backup_server
 
-from hardening import backups, firewall, sudo
-from hardening.baseline import baseline
-from hardening.settings import settings_for
-
-if "backup_servers" in host.groups:
-    settings = settings_for(host)
-    baseline(settings)
-    firewall.firewall(settings)
-    backups.backup_receiver(settings)
-    sudo.lock_sudo(settings)  # last: may end passwordless sudo for the user connected as
+backup_server()

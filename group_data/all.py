@@ -1,19 +1,27 @@
 """Settings for every host. Each commented line shows a key with its default and why it exists.
 
-Uncomment and change a line to override it; hardening/settings.py validates every value before
-any host is touched, and is the only place the defaults are defined. Secrets never go here:
-see README.md, "Secrets".
+Uncomment and change a line to override it; every value is validated before any host is
+touched, and the defaults are defined only in the package's settings models (this file is
+generated from them by `python -m pyinfra_hardening.docs`). Secrets never go here: see
+README.md, "Secrets".
 """
 
+
+# Private network
+# private_ip = None  # this host's private-network address, set per host; firewall and database rules use it
+
+# Admins and root
 # Required: at least one admin, with the public half of an SSH key. Their password hash goes in
 # the secret store (.secrets/admin-NAME.password-hash), never here. "two_factor": False marks an
 # admin not enrolled in TOTP yet (key + password until then); the default is True.
 # admin_users = [{"name": "alice", "ssh_keys": ["ssh-ed25519 AAAAC3Nza... alice@laptop"]}]
-
 # admin_group = 'sudo'  # group whose members may sudo, always with their password (guide 3.5)
-# sudo_require_password = True  # remove every NOPASSWD rule so a stolen login alone cannot become root (guide 3.5)
 # lock_root_password = True  # no password can log in as root; admins use sudo (guide 3.9)
 
+# Sudo
+# sudo_require_password = True  # remove every NOPASSWD rule so a stolen login alone cannot become root (guide 3.5)
+
+# Password quality
 # password_retry = 3  # tries to type an acceptable new password (guide 3.4)
 # password_minlen = 10  # minimum length of a new password (guide 3.4)
 # password_difok = 3  # characters that must differ from the old password (guide 3.4)
@@ -22,8 +30,10 @@ see README.md, "Secrets".
 # password_dcredit = -1  # negative: at least that many digits (guide 3.4)
 # password_ocredit = -1  # negative: at least that many symbols (guide 3.4)
 
+# Clock
 # time_sync_service = 'systemd-timesyncd'  # keeps the clock right; TOTP codes and logs depend on it
 
+# SSH
 # ssh_two_factor = True  # SSH needs the key and a TOTP code from the admin's phone (guide 3.10)
 # ssh_two_factor_strict = False  # refuse admins not enrolled yet (otherwise they log in with key + password)
 # ssh_strong_crypto = True  # only the ciphers, key exchanges, MACs and host keys of ssh-audit's hardened policy
@@ -32,13 +42,7 @@ see README.md, "Secrets".
 # ssh_probe_user = None  # admin whose fresh login proves access before password and root login are turned off
 # ssh_probe_key = None  # that admin's private key on the operator's machine (default: the key pyinfra connects with)
 
-# private_ip = None  # this host's private-network address, set per host; firewall and database rules use it
-# admin_cidrs = []  # networks the operators connect from; SSH is open to them (on app servers: only to them, if set)
-# firewall = True  # default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)
-# firewall_rollback_seconds = 60  # new rules are undone after this long unless a fresh SSH connection confirms them
-
-# Login alerts: set alert_email and smtp_host (or a webhook), or login_alerts = False. The SMTP
-# password, the webhook URL and Pushover's tokens go in the secret store (README, Secrets).
+# Login alerts
 # login_alerts = True  # Monit tells you of every SSH login, by email and/or webhook (guide 3.12)
 # monit_check_interval = 5  # seconds between Monit's looks at the auth log: how soon an alert goes out (guide 3.12)
 # alert_email = None  # address that gets an email for every SSH login (needs smtp_host)
@@ -50,3 +54,8 @@ see README.md, "Secrets".
 # alert_ignore_addresses = []  # logins from these source addresses raise no alert (the guide's ignore list)
 # alert_webhook = False  # also post each login as Slack-style JSON to the URL in the secret alert-webhook-url
 # alert_pushover = False  # also push each login through Pushover (secrets pushover-app-token, pushover-user-key)
+
+# Firewall
+# admin_cidrs = []  # networks the operators connect from; SSH is open to them (on app servers: only to them, if set)
+# firewall = True  # default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)
+# firewall_rollback_seconds = 60  # new rules are undone after this long unless a fresh SSH connection confirms them

@@ -6,4 +6,6 @@ encrypted backups to (db-backup) takes only their key, only from their addresses
 add files to /srv/db-backups/incoming; what arrives is made root's and read-only at once.
 """
 
+
+# Backup drop box
 # offsite_backup_keep = 30  # how many backups of each database server a backup server keeps, newest first

@@ -4,14 +4,18 @@ MariaDB listens on the host's private_ip only; the firewall admits the database 
 only from the app servers' private_ip (read from the inventory) and admin_cidrs. The
 application's account may connect only from those app servers. Its password, the dump
 account's password and the key the backups are copied offsite with are generated into the
-secret store on the first run (README, Secrets); only the backup public key is yours to make:
+secret store on the first apply (README, Secrets); only the backup public key is yours to make:
 
     hardening-backup keygen --private-key ~/backup-private.pem --public-key keys/backup-public.pem
 """
 
+
+# Database
 # database_port = 3306  # the database's TCP port; only the app servers' private addresses may reach it (guide 3.11)
 # app_database = 'application'  # the application's database (guide 4.6)
 # app_database_user = 'application'  # its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6)
+
+# Backups
 # backups = True  # nightly encrypted backup of the application's database, copied to the backup servers (guide 3.11.2)
 # backup_public_key = 'keys/backup-public.pem'  # your RSA public key backups are encrypted to (hardening-backup keygen)
 # backup_time = '00:01'  # when the nightly backup runs, server time (guide 3.11.2)

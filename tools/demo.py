@@ -62,8 +62,10 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
     db.check("useradd -m demo && echo 'demo:Demo-Start-2024' | chpasswd")
     weak = db.exec("passwd", user="demo", stdin="Demo-Start-2024\n" + "password1\n" * 6)
     app_user = app.check("getent passwd application").strip().split(":")
-    db.check("mariadb application -e \"CREATE TABLE notes (id INT PRIMARY KEY, body TEXT); "
-             "INSERT INTO notes VALUES (1, 'first note'), (2, 'second note')\"")
+    db.check(
+        'mariadb application -e "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT); '
+        "INSERT INTO notes VALUES (1, 'first note'), (2, 'second note')\""
+    )
     app_reads = operator.app_query(app, db, "SELECT COUNT(*) FROM notes").stdout.strip() == "2"
     app_drops = operator.app_query(app, db, "DROP TABLE notes").returncode == 0
     backup_ran = db.exec("/usr/local/sbin/db-backup").returncode == 0
@@ -72,8 +74,10 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
         (f"{ADMIN} logs in with her SSH key and a TOTP code", key_login),
         (f"{ADMIN}'s key alone is not enough", not key_alone),
         (f"{ADMIN}'s password alone is refused", refused(lambda: login(app, ADMIN, password=admin_password))),
-        ("root is refused, even with the key that worked before",
-         refused(lambda: login(app, "root", key=operator.root_key))),
+        (
+            "root is refused, even with the key that worked before",
+            refused(lambda: login(app, "root", key=operator.root_key)),
+        ),
         (f"{ADMIN}'s sudo asks for her password (sudo -n refused)", not sudo_without_password),
         (f"{ADMIN}'s sudo works with her password", sudo_with_password),
         ("the provider's user lost passwordless sudo", app.exec("sudo -n true", user=PROVIDER_USER).returncode != 0),
@@ -83,16 +87,20 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
         ("the clock is kept by systemd-timesyncd", db.exec("systemctl is-enabled systemd-timesyncd").returncode == 0),
         ("the app server's database account reads the application's data", app_reads),
         ("... but cannot drop a table", not app_drops),
-        ("root cannot log in to MariaDB over the network",
-         "Access denied" in app.exec(f"mariadb --skip-ssl -h {db.private_ip} -u root -e 'SELECT 1'").stderr),
+        (
+            "root cannot log in to MariaDB over the network",
+            "Access denied" in app.exec(f"mariadb --skip-ssl -h {db.private_ip} -u root -e 'SELECT 1'").stderr,
+        ),
         ("the database port drops another machine on the network", outsider.reach(db.private_ip, 3306) is None),
         ("SSH to the database server from that machine is dropped", outsider.reach(db.private_ip, 22) is None),
         ("port 80 on the app server reaches the application on 3000", outsider.reach(app.private_ip, 80) == "app:3000"),
         ("over IPv6 the database server is shut too", outsider.reach(db.private_ipv6, 22) is None),
         ("the nightly backup job runs and copies its encrypted pair to the backup server", backup_ran),
         ("that backup, decrypted on the operator's machine, restores both rows", restored),
-        (f"{ADMIN}'s login was mailed to {ALERT_EMAIL} (STARTTLS relay) within 30 s",
-         sinks.wait_for("mail", [f"for {ADMIN} from", "From: monit@app"], since=logged_in_at) is not None),
+        (
+            f"{ADMIN}'s login was mailed to {ALERT_EMAIL} (STARTTLS relay) within 30 s",
+            sinks.wait_for("mail", [f"for {ADMIN} from", "From: monit@app"], since=logged_in_at) is not None,
+        ),
     ]
 
 
@@ -107,9 +115,20 @@ def restore_newest_backup(operator: Operator, db, backup) -> bool:
         (folder / name).write_bytes(backup.read_bytes(f"/srv/db-backups/incoming/{name}"))
     archive = next(folder.glob("*.sql.gz.enc"))
     restore = subprocess.run(
-        [str(Path(sys.executable).parent / "hardening-backup"), "restore", "--private-key",
-         str(operator.backup_private_key), str(archive), "--database", "restored",
-         "--via", f"docker exec -i {db.container.id} mariadb"], capture_output=True, text=True)
+        [
+            str(Path(sys.executable).parent / "hardening-backup"),
+            "restore",
+            "--private-key",
+            str(operator.backup_private_key),
+            str(archive),
+            "--database",
+            "restored",
+            "--via",
+            f"docker exec -i {db.container.id} mariadb",
+        ],
+        capture_output=True,
+        text=True,
+    )
     rows = db.exec("mariadb -N restored -e 'SELECT body FROM notes ORDER BY id'").stdout.split("\n")[:2]
     return restore.returncode == 0 and rows == ["first note", "second note"]
 
@@ -134,8 +153,10 @@ def main() -> int:
             print(f"    {role:7} {machines[role].name}  ssh -p {machines[role].ssh_port} 127.0.0.1")
         outsider = fleet.start("outsider", operator.root_public_key)
         sinks = start_sinks(outsider)
-        print(f"    outsider {outsider.name}  (another machine on the network, in no inventory; it runs a "
-              f"mail relay for the alerts on port {SMTP_PORT})")
+        print(
+            f"    outsider {outsider.name}  (another machine on the network, in no inventory; it runs a "
+            f"mail relay for the alerts on port {SMTP_PORT})"
+        )
         send_alerts_to(sinks, operator, machines.values(), webhook=False)
         inventory = operator.inventory(machines, name="demo-inventory")
         print(f"    operator files (keys, secret store, group data): {operator.home}")
@@ -155,8 +176,10 @@ def main() -> int:
         for text, holds in checks:
             print(f"    [{'ok' if holds else 'FAILED'}] {text}")
         if options.keep:
-            print(f"\n    Containers left running; log in with: ssh -i {operator.admin_key} -p "
-                  f"{machines['app'].ssh_port} {ADMIN}@127.0.0.1 (TOTP enrollment sheet in {operator.secrets})")
+            print(
+                f"\n    Containers left running; log in with: ssh -i {operator.admin_key} -p "
+                f"{machines['app'].ssh_port} {ADMIN}@127.0.0.1 (TOTP enrollment sheet in {operator.secrets})"
+            )
         return 0 if all(holds for _, holds in checks) and result.changed_count() == 0 else 1
     finally:
         if not options.keep:

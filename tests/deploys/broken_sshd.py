@@ -2,11 +2,11 @@
 
 from pyinfra import host
 
-from hardening.files import validated_file
-from hardening.settings import settings_for
-from hardening.ssh import MANAGED_DROP_IN, sshd_validator
+from pyinfra_hardening.managed_files import validated_file
+from pyinfra_hardening.settings import settings_for
+from pyinfra_hardening.ssh import MANAGED_DROP_IN, SshSettings, sshd_validator
 
-settings_for(host)  # as every deploy does: connects through sudo with the stored password
+settings_for(host, SshSettings)  # as every deploy does: connects through sudo with the stored password
 
 validated_file(
     name="Land a broken sshd drop-in",

@@ -2,11 +2,11 @@
 
 from pyinfra import host
 
-from hardening.files import validated_file
-from hardening.settings import settings_for
-from hardening.sudo import MANAGED_DROP_IN, SUDOERS_VALIDATOR
+from pyinfra_hardening.managed_files import validated_file
+from pyinfra_hardening.settings import settings_for
+from pyinfra_hardening.sudo import MANAGED_DROP_IN, SUDOERS_VALIDATOR, SudoSettings
 
-settings_for(host)  # as every deploy does: connects through sudo with the stored password
+settings_for(host, SudoSettings)  # as every deploy does: connects through sudo with the stored password
 
 validated_file(
     name="Land a broken sudoers drop-in",

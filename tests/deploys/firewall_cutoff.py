@@ -3,10 +3,7 @@ the project's own rules for the host, with nothing opened."""
 
 from pyinfra import host
 
-from hardening import firewall
-from hardening.settings import settings_for
+from pyinfra_hardening import firewall
 
-settings = settings_for(host)
-firewall.apply_firewall(
-    settings, {family: firewall.ruleset(settings, family, opened=[]) for family in firewall.FAMILIES}
-)
+plan = firewall.plan_for(host)
+firewall.apply_firewall({family: firewall.ruleset(plan, family, opened=[]) for family in firewall.FAMILIES})

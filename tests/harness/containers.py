@@ -66,8 +66,9 @@ class Machine:
 
     def read_bytes(self, path: str) -> bytes:
         """A file's bytes, read as root inside the container."""
-        return subprocess.run(["docker", "exec", self.container.id, "cat", path], capture_output=True,
-                              check=True, timeout=60).stdout
+        return subprocess.run(
+            ["docker", "exec", self.container.id, "cat", path], capture_output=True, check=True, timeout=60
+        ).stdout
 
     def serve(self, port: int, ipv6_only: bool = False) -> None:
         """Answer every TCP connection to ``port`` (IPv4 and IPv6, or IPv6 alone) with
@@ -90,7 +91,10 @@ class Fleet:
         # IPv6 too (a random unique-local /64), so tests can show the firewall covers it.
         subnet = f"fd{uuid.uuid4().hex[:2]}:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::/64"
         self.network = client.networks.create(
-            f"hardening-{uuid.uuid4().hex[:8]}", driver="bridge", labels={LABEL: "1"}, enable_ipv6=True,
+            f"hardening-{uuid.uuid4().hex[:8]}",
+            driver="bridge",
+            labels={LABEL: "1"},
+            enable_ipv6=True,
             ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
         )
 
@@ -115,8 +119,7 @@ class Fleet:
         port = int(container.ports["22/tcp"][0]["HostPort"])
         network = container.attrs["NetworkSettings"]["Networks"][self.network.name]
         # The published port is forwarded by Docker from the network's gateway address.
-        machine = Machine(name, container, port, network["IPAddress"], network["GlobalIPv6Address"],
-                          network["Gateway"])
+        machine = Machine(name, container, port, network["IPAddress"], network["GlobalIPv6Address"], network["Gateway"])
         self.machines.append(machine)
         _wait_until_booted(machine)
         machine.exec(

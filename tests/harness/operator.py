@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hardening.backup_cli import generate_key_pair
+from pyinfra_hardening.backup_cli import generate_key_pair
 
 from .containers import REPO, Machine
 
@@ -37,9 +37,9 @@ DEPLOYS = {role: f"deploys/{role}_server.py" for role in ROLE_GROUPS}
 def make_key(path: Path, comment: str) -> str:
     """Write an ed25519 private key to ``path`` and return its public line."""
     key = ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-    ))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    )
     path.chmod(0o600)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return f"{public.decode()} {comment}"
@@ -109,8 +109,10 @@ class Operator:
     def app_query(self, client: Machine, db: Machine, sql: str) -> subprocess.CompletedProcess:
         """Run ``sql`` from ``client`` as the application's database account, as the app would."""
         password = (self.secrets / "app-database-password").read_text().strip()
-        return client.exec(f"MYSQL_PWD={shlex.quote(password)} mariadb --batch --skip-column-names "
-                           f"-h {db.private_ip} -u application application -e {shlex.quote(sql)}")
+        return client.exec(
+            f"MYSQL_PWD={shlex.quote(password)} mariadb --batch --skip-column-names "
+            f"-h {db.private_ip} -u application application -e {shlex.quote(sql)}"
+        )
 
     def base_group_data(self) -> dict:
         """Two admins; alice's private key is the operator's, so runs prove logins with it."""
@@ -128,47 +130,68 @@ class Operator:
         (folder / f"{group}.py").write_text("".join(f"{key} = {value!r}\n" for key, value in values.items()))
         return folder
 
-    def inventory(self, machines: dict[str, Machine], user: str = "root", name: str = "inventory",
-                  extra_app_servers: tuple[Machine, ...] = (), data: dict | None = None) -> Path:
-        """An inventory file with each machine in its role's group, reached over real SSH;
-        ``data`` is added to every host's data."""
+    def inventory(
+        self,
+        machines: dict[str, Machine],
+        user: str = "root",
+        name: str = "inventory",
+        extra_app_servers: tuple[Machine, ...] = (),
+        data: dict | None = None,
+        groups: dict[str, str] | None = None,
+    ) -> Path:
+        """An inventory file with each machine in its role's group (or the group ``groups`` names
+        for its role), reached over real SSH; ``data`` is added to every host's data."""
+        group_of = {**ROLE_GROUPS, **(groups or {})}
         key = self.root_key if user == "root" else self.admin_key
-        groups: dict[str, list] = {}
+        by_group: dict[str, list] = {}
         members = [*machines.items(), *(("app", machine) for machine in extra_app_servers)]
         for role, machine in members:
-            groups.setdefault(ROLE_GROUPS[role], []).append((machine.name, {
-                "ssh_hostname": "127.0.0.1",
-                "ssh_port": machine.ssh_port,
-                "ssh_user": user,
-                "ssh_key": str(key),
-                "ssh_known_hosts_file": str(self.known_hosts),
-                "ssh_strict_host_key_checking": "off",
-                # OpenSSH 10 turns a source away for a while after unauthenticated connections.
-                "ssh_connect_retries": 5,
-                "ssh_connect_retry_min_delay": 2.0,
-                "ssh_connect_retry_max_delay": 10.0,
-                "private_ip": machine.private_ip,
-                # The operator's network: without it the db and backup firewalls admit no SSH from here.
-                "admin_cidrs": [f"{machine.operator_address}/32"],
-                "backup_public_key": str(self.backup_public_key),
-                **self.host_data,
-                **(data or {}),
-            }))
+            by_group.setdefault(group_of[role], []).append(
+                (
+                    machine.name,
+                    {
+                        "ssh_hostname": "127.0.0.1",
+                        "ssh_port": machine.ssh_port,
+                        "ssh_user": user,
+                        "ssh_key": str(key),
+                        "ssh_known_hosts_file": str(self.known_hosts),
+                        "ssh_strict_host_key_checking": "off",
+                        # OpenSSH 10 turns a source away for a while after unauthenticated connections.
+                        "ssh_connect_retries": 5,
+                        "ssh_connect_retry_min_delay": 2.0,
+                        "ssh_connect_retry_max_delay": 10.0,
+                        "private_ip": machine.private_ip,
+                        # The operator's network: without it the db and backup firewalls admit no SSH from here.
+                        "admin_cidrs": [f"{machine.operator_address}/32"],
+                        "backup_public_key": str(self.backup_public_key),
+                        **self.host_data,
+                        **(data or {}),
+                    },
+                )
+            )
         path = self.home / f"{name}.py"
-        path.write_text("".join(f"{group} = {hosts!r}\n" for group, hosts in groups.items()))
+        path.write_text("".join(f"{group} = {hosts!r}\n" for group, hosts in by_group.items()))
         return path
 
-    def pyinfra_command(self, inventory: Path, *deploys: str, args: tuple[str, ...] = (),
-                        group_data: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    def pyinfra_command(
+        self, inventory: Path, *deploys: str, args: tuple[str, ...] = (), group_data: Path | None = None
+    ) -> tuple[list[str], dict[str, str]]:
         """The command line and environment an operator would use, run from the repo root."""
         command = [
-            sys.executable, "-m", "pyinfra", *args,
-            "--group-data", str(group_data or self.group_data), str(inventory), *deploys,
+            sys.executable,
+            "-m",
+            "pyinfra",
+            *args,
+            "--group-data",
+            str(group_data or self.group_data),
+            str(inventory),
+            *deploys,
         ]
         return command, {**os.environ, "HARDENING_SECRETS_DIR": str(self.secrets), "PYTHONUNBUFFERED": "1"}
 
-    def pyinfra(self, inventory: Path, *deploys: str, args: tuple[str, ...] = (),
-                group_data: Path | None = None) -> Run:
+    def pyinfra(
+        self, inventory: Path, *deploys: str, args: tuple[str, ...] = (), group_data: Path | None = None
+    ) -> Run:
         """Run pyinfra and collect per-host results (``--json`` unless it is a dry run)."""
         dry = "--dry" in args
         # A dry run prints its diffs while detecting changes, which -y and --json skip.

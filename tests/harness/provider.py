@@ -34,4 +34,3 @@ def fingerprint(machine: Machine) -> str:
         f"cat {FINGERPRINTED} | sha256sum; ls -la /etc/sudoers.d; dpkg-query -W | sha256sum; "
         "iptables-save | grep -v '^#'; ip6tables-save | grep -v '^#'; ls -la /etc/iptables 2>&1 || true"
     )
-

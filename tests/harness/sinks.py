@@ -31,8 +31,9 @@ WEBHOOK_PATH = "/hooks/ssh-logins"
 def _pem(item) -> str:
     if isinstance(item, x509.Certificate):
         return item.public_bytes(serialization.Encoding.PEM).decode()
-    return item.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode()
+    return item.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def _certificate(subject: str, key, issuer_name, issuer_key, address: str | None = None) -> x509.Certificate:
@@ -47,8 +48,9 @@ def _certificate(subject: str, key, issuer_name, issuer_key, address: str | None
         .not_valid_after(now + datetime.timedelta(days=1))
     )
     if address:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
-                                        critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), critical=False
+        )
     else:
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
     return builder.sign(issuer_key, hashes.SHA256())
@@ -101,18 +103,25 @@ def start_sinks(machine: Machine) -> Sinks:
     ca = _certificate("pyinfra-hardening test CA", ca_key, None, ca_key)
     leaf = _certificate("mail sink", key, ca.subject, ca_key, address=machine.private_ip)
     machine.check(f"mkdir -p {HOME}")
-    for name, text in (("cert.pem", _pem(leaf)), ("key.pem", _pem(key)),
-                       ("smtp_sink.py", (SCRIPTS / "smtp_sink.py").read_text()),
-                       ("http_sink.py", (SCRIPTS / "http_sink.py").read_text())):
+    for name, text in (
+        ("cert.pem", _pem(leaf)),
+        ("key.pem", _pem(key)),
+        ("smtp_sink.py", (SCRIPTS / "smtp_sink.py").read_text()),
+        ("http_sink.py", (SCRIPTS / "http_sink.py").read_text()),
+    ):
         machine.exec(f"cat > {HOME}/{name}", stdin=text)
-    for command in (f"smtp_sink.py {SMTP_PORT} {HOME}/mail {HOME}/cert.pem {HOME}/key.pem",
-                    f"http_sink.py {HTTP_PORT} {HOME}/http"):
+    for command in (
+        f"smtp_sink.py {SMTP_PORT} {HOME}/mail {HOME}/cert.pem {HOME}/key.pem",
+        f"http_sink.py {HTTP_PORT} {HOME}/http",
+    ):
         machine.check(f"cd {HOME} && setsid python3 {command} >/dev/null 2>&1 < /dev/null &")
     sinks = Sinks(machine, _pem(ca))
     for port in (SMTP_PORT, HTTP_PORT):
         deadline = time.monotonic() + 10
-        while machine.exec(f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 1)'"
-                           ).returncode != 0:
+        while (
+            machine.exec(f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 1)'").returncode
+            != 0
+        ):
             assert time.monotonic() < deadline, f"sink on port {port} did not start"
             time.sleep(0.3)
     return sinks
@@ -120,8 +129,7 @@ def start_sinks(machine: Machine) -> Sinks:
 
 def trust(machine: Machine, ca_pem: str) -> None:
     """Make ``machine`` trust certificates from the sinks' CA, as it would a real relay's."""
-    result = machine.exec("cat > /usr/local/share/ca-certificates/sink-ca.crt && update-ca-certificates",
-                          stdin=ca_pem)
+    result = machine.exec("cat > /usr/local/share/ca-certificates/sink-ca.crt && update-ca-certificates", stdin=ca_pem)
     assert result.returncode == 0, result.stderr
 
 
@@ -131,8 +139,12 @@ def send_alerts_to(sinks: Sinks, operator: Operator, machines, webhook: bool = T
     for machine in machines:
         trust(machine, sinks.ca_pem)
     write_secret(operator.secrets, "smtp-password", SMTP_PASSWORD)
-    operator.host_data = {"alert_email": ALERT_EMAIL, "smtp_host": sinks.smtp_host, "smtp_port": SMTP_PORT,
-                          "smtp_user": SMTP_USER}
+    operator.host_data = {
+        "alert_email": ALERT_EMAIL,
+        "smtp_host": sinks.smtp_host,
+        "smtp_port": SMTP_PORT,
+        "smtp_user": SMTP_USER,
+    }
     if webhook:
         write_secret(operator.secrets, "alert-webhook-url", sinks.webhook_url)
         operator.host_data["alert_webhook"] = True

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import paramiko
 
-from hardening.ssh import open_transport
-from hardening.totp import fresh_code, peer_label
+from pyinfra_hardening.ssh import open_transport
+from pyinfra_hardening.totp import fresh_code, peer_label
 
 from .containers import Machine
 
@@ -50,8 +50,14 @@ def connect(machine: Machine) -> paramiko.Transport:
     return open_transport("127.0.0.1", machine.ssh_port, attempts=120)
 
 
-def login(machine: Machine, user: str, key: Path | None = None, password: str | None = None,
-          totp_secret: str | None = None, code: str | None = None) -> Session:
+def login(
+    machine: Machine,
+    user: str,
+    key: Path | None = None,
+    password: str | None = None,
+    totp_secret: str | None = None,
+    code: str | None = None,
+) -> Session:
     """A logged-in session, or paramiko's AuthenticationException when the server refuses.
 
     Offers the key, then answers keyboard-interactive prompts with a TOTP code (a fresh one from

@@ -45,8 +45,10 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
             act_like_a_provider_image(machine, role)
         send_alerts_to(sinks, operator, machines.values())
         # The backup server raises no alert for logins from the operator's address.
-        operator.write_group_data("backup_servers", {"alert_ignore_addresses": [outsider.operator_address],
-                                                     "offsite_backup_keep": OFFSITE_BACKUP_KEEP})
+        operator.write_group_data(
+            "backup_servers",
+            {"alert_ignore_addresses": [outsider.operator_address], "offsite_backup_keep": OFFSITE_BACKUP_KEEP},
+        )
         operator.write_group_data("db_servers", {"backup_keep": DB_BACKUP_KEEP})
         inventory = operator.inventory(machines, name=f"inventory-{release}")
         before = {role: fingerprint(machine) for role, machine in machines.items()}
@@ -67,8 +69,19 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
         # Root login is off now: re-runs connect as the admin, as the README tells operators.
         as_admin = operator.inventory(machines, user=ADMIN, name=f"as-admin-{release}")
         second = {role: operator.pyinfra(as_admin, deploy, args=("-v",)) for role, deploy in DEPLOYS.items()}
-        yield Deployment(release, machines, outsider, sinks, rejected, untouched_by_rejected, dry, untouched_by_dry,
-                         first, second, as_admin)
+        yield Deployment(
+            release,
+            machines,
+            outsider,
+            sinks,
+            rejected,
+            untouched_by_rejected,
+            dry,
+            untouched_by_dry,
+            first,
+            second,
+            as_admin,
+        )
     finally:
         fleet.remove()
 

@@ -53,21 +53,22 @@ def password_changer(deployment):
     machine.check(f"useradd -m pwtest && echo 'pwtest:{TEST_USER_PASSWORD}' | chpasswd")
 
     def change_to(new_password: str):
-        return machine.exec(
-            "passwd", user="pwtest", stdin=f"{TEST_USER_PASSWORD}\n" + f"{new_password}\n" * 6
-        )
+        return machine.exec("passwd", user="pwtest", stdin=f"{TEST_USER_PASSWORD}\n" + f"{new_password}\n" * 6)
 
     yield change_to
     machine.check("userdel -r pwtest 2>/dev/null || userdel pwtest")
 
 
-@pytest.mark.parametrize("weak, rule", [
-    ("Sh0rt!abc", "shorter than minlen=10"),
-    ("no-upper-case-9", "no uppercase letter (ucredit=-1)"),
-    ("ONLY-ONE-LOWER-9x", "fewer than 2 lowercase letters (lcredit=-2)"),
-    ("No-Digits-Here-x", "no digit (dcredit=-1)"),
-    ("NoSymbols1234ab", "no symbol (ocredit=-1)"),
-])
+@pytest.mark.parametrize(
+    "weak, rule",
+    [
+        ("Sh0rt!abc", "shorter than minlen=10"),
+        ("no-upper-case-9", "no uppercase letter (ucredit=-1)"),
+        ("ONLY-ONE-LOWER-9x", "fewer than 2 lowercase letters (lcredit=-2)"),
+        ("No-Digits-Here-x", "no digit (dcredit=-1)"),
+        ("NoSymbols1234ab", "no symbol (ocredit=-1)"),
+    ],
+)
 def test_weak_password_is_refused(password_changer, weak, rule):
     result = password_changer(weak)
     assert result.returncode != 0, f"{weak!r} was accepted though it has {rule}"

@@ -11,12 +11,12 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from hardening import backups
-from hardening.backup_cli import generate_key_pair
 from harness.containers import Machine
 from harness.operator import DB_BACKUP_KEEP as DB_KEEP
 from harness.operator import OFFSITE_BACKUP_KEEP as OFFSITE_KEEP
 from harness.ssh import key_only
+from pyinfra_hardening import backups
+from pyinfra_hardening.backup_cli import generate_key_pair
 
 SEEDED = [("1", "alice@example.com", "likes green tea"), ("2", "bob@example.com", "allergic to cats")]
 HARDENING_BACKUP = str(Path(sys.executable).parent / "hardening-backup")
@@ -24,15 +24,19 @@ HARDENING_BACKUP = str(Path(sys.executable).parent / "hardening-backup")
 
 def cron_command(db: Machine) -> str:
     """The command of the cron line, as the deploy wrote it."""
-    line = next(line for line in db.check(f"cat {backups.BACKUP_CRON}").splitlines()
-                if line.strip() and not line.startswith("#") and "=" not in line.split()[0])
+    line = next(
+        line
+        for line in db.check(f"cat {backups.BACKUP_CRON}").splitlines()
+        if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
+    )
     return " ".join(line.split()[6:])
 
 
 def run_backup(db: Machine) -> subprocess.CompletedProcess:
     """The nightly job, with the bare environment cron gives it."""
-    return db.exec(f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SHELL=/bin/sh LOGNAME=root "
-                   f"sh -c '{cron_command(db)}'")
+    return db.exec(
+        f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SHELL=/bin/sh LOGNAME=root sh -c '{cron_command(db)}'"
+    )
 
 
 def names_in(machine: Machine, directory: str) -> list[str]:
@@ -58,9 +62,11 @@ def sealed(backup: Machine, names: list[str], timeout: float = 20) -> bool:
 def seeded(deployment):
     db = deployment.machines["db"]
     values = ", ".join(f"({id_}, '{email}', '{note}')" for id_, email, note in SEEDED)
-    db.check("mariadb application -e \"CREATE TABLE IF NOT EXISTS customers "
-             "(id INT PRIMARY KEY, email VARCHAR(100), note TEXT); "
-             f"DELETE FROM customers; INSERT INTO customers VALUES {values}\"")
+    db.check(
+        'mariadb application -e "CREATE TABLE IF NOT EXISTS customers '
+        "(id INT PRIMARY KEY, email VARCHAR(100), note TEXT); "
+        f'DELETE FROM customers; INSERT INTO customers VALUES {values}"'
+    )
     return db
 
 
@@ -86,16 +92,26 @@ def fetch(machine: Machine, names: list[str], folder: Path, directory: str) -> l
     return paths
 
 
-def test_the_backup_arrives_offsite_and_restores_exactly_the_seeded_rows(deployment, operator, first_backup,
-                                                                        tmp_path):
+def test_the_backup_arrives_offsite_and_restores_exactly_the_seeded_rows(deployment, operator, first_backup, tmp_path):
     db, backup = deployment.machines["db"], deployment.machines["backup"]
     archive, _ = fetch(backup, first_backup, tmp_path, backups.INCOMING)
     db.check("mariadb -e 'DROP DATABASE IF EXISTS restored'")
 
     restore = subprocess.run(
-        [HARDENING_BACKUP, "restore", "--private-key", str(operator.backup_private_key), str(archive),
-         "--database", "restored", "--via", f"docker exec -i {db.container.id} mariadb"],
-        capture_output=True, text=True, timeout=120,
+        [
+            HARDENING_BACKUP,
+            "restore",
+            "--private-key",
+            str(operator.backup_private_key),
+            str(archive),
+            "--database",
+            "restored",
+            "--via",
+            f"docker exec -i {db.container.id} mariadb",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert restore.returncode == 0, restore.stderr
@@ -111,20 +127,35 @@ def test_the_backup_files_are_unreadable_without_the_private_key(deployment, fir
             assert not any(secret.encode() in data for row in SEEDED for secret in row[1:])
         assert machine.exec(f"gzip -t {directory}/{first_backup[0]}").returncode != 0
     assert db.check(f"stat -c '%U %a' {backups.BACKUP_DIR} {backups.BACKUP_DIR}/{first_backup[0]}").split() == [
-        "root", "700", "root", "600"]
+        "root",
+        "700",
+        "root",
+        "600",
+    ]
 
     other_private, other_public = tmp_path / "other.pem", tmp_path / "other.pub.pem"
     generate_key_pair(other_private, other_public, bits=3072)
     wrong_key = subprocess.run(
-        [HARDENING_BACKUP, "restore", "--private-key", str(other_private), str(tmp_path / first_backup[0]),
-         "--sql-out", str(tmp_path / "out.sql")], capture_output=True, text=True, timeout=60)
+        [
+            HARDENING_BACKUP,
+            "restore",
+            "--private-key",
+            str(other_private),
+            str(tmp_path / first_backup[0]),
+            "--sql-out",
+            str(tmp_path / "out.sql"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert wrong_key.returncode != 0 and "does not open with this private key" in wrong_key.stderr
     assert not (tmp_path / "out.sql").exists()
 
 
 def test_the_backup_account_can_only_add_files(deployment, first_backup):
     db, backup = deployment.machines["db"], deployment.machines["backup"]
-    ssh = (f"-i {backups.SSH_KEY} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={backups.KNOWN_HOSTS}")
+    ssh = f"-i {backups.SSH_KEY} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={backups.KNOWN_HOSTS}"
     target = f"{backups.ACCOUNT}@{backup.private_ip}"
     shell = db.exec(f"ssh {ssh} {target} id")
     assert shell.returncode != 0 and "uid=" not in shell.stdout
@@ -136,7 +167,8 @@ def test_the_backup_account_can_only_add_files(deployment, first_backup):
     overwrite = db.exec(f"echo junk > /tmp/{first_backup[0]} && scp {ssh} /tmp/{first_backup[0]} {target}:")
     assert overwrite.returncode != 0
     assert backup.check(f"sha256sum < {backups.INCOMING}/{first_backup[0]}") == db.check(
-        f"sha256sum < {backups.BACKUP_DIR}/{first_backup[0]}")
+        f"sha256sum < {backups.BACKUP_DIR}/{first_backup[0]}"
+    )
     # The account has no password and no shell, on the host itself either.
     assert backup.check(f"getent passwd {backups.ACCOUNT}").strip().endswith(":/usr/sbin/nologin")
 
@@ -161,8 +193,10 @@ def test_the_private_key_never_reaches_a_server(deployment, operator):
 def test_the_dump_password_never_shows_in_the_process_list(deployment, operator, seeded):
     db = seeded
     password = (operator.secrets / "backup-dump-password").read_text().strip()
-    db.check("rm -f /tmp/ps.log; setsid sh -c 'while [ ! -e /tmp/ps.stop ]; do ps -eo args >> /tmp/ps.log; done' "
-             ">/dev/null 2>&1 </dev/null &")
+    db.check(
+        "rm -f /tmp/ps.log; setsid sh -c 'while [ ! -e /tmp/ps.stop ]; do ps -eo args >> /tmp/ps.log; done' "
+        ">/dev/null 2>&1 </dev/null &"
+    )
     try:
         assert run_backup(db).returncode == 0
     finally:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from hardening import firewall
 from harness.operator import ADMIN, DEPLOYS
+from pyinfra_hardening import firewall
 
 DATABASE_PORT = 3306
 UNLISTED_PORT = 8080
@@ -62,6 +62,7 @@ def test_the_standard_web_ports_reach_the_application_ports(deployment, listenin
     assert deployment.outsider.reach(app.private_ip, 80) == "app:3000"
     assert deployment.outsider.reach(app.private_ip, 443) == "app:3003"
 
+
 def test_admin_cidrs_narrow_ssh_on_the_app_server_to_the_operators(deployment, listening):
     # The test inventory sets admin_cidrs to the operator's address (Docker's gateway).
     assert deployment.outsider.reach(listening["app"].private_ip, 22) is None
@@ -112,8 +113,9 @@ def test_rules_flushed_by_hand_are_applied_again_by_the_next_run(deployment, ope
 def test_an_app_server_added_to_the_inventory_is_admitted_after_a_rerun(deployment, operator, listening):
     db, newcomer = listening["db"], deployment.outsider
     assert newcomer.reach(db.private_ip, DATABASE_PORT) is None
-    grown = operator.inventory(deployment.machines, user=ADMIN, name=f"grown-{deployment.release}",
-                               extra_app_servers=(newcomer,))
+    grown = operator.inventory(
+        deployment.machines, user=ADMIN, name=f"grown-{deployment.release}", extra_app_servers=(newcomer,)
+    )
 
     added = operator.pyinfra(grown, DEPLOYS["db"], args=("--limit", db.name))
 

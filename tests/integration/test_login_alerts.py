@@ -22,8 +22,12 @@ def logins(deployment, operator):
     from the operator's address are allow-listed. Returns when it started."""
     started = time.time()
     for role in ("app", "backup"):
-        with login(deployment.machines[role], OTHER_ADMIN, key=operator.other_admin_key,
-                   totp_secret=operator.totp_secret(OTHER_ADMIN)) as session:
+        with login(
+            deployment.machines[role],
+            OTHER_ADMIN,
+            key=operator.other_admin_key,
+            totp_secret=operator.totp_secret(OTHER_ADMIN),
+        ) as session:
             assert session.run("true").status == 0
     return started
 
@@ -55,6 +59,12 @@ def test_a_login_from_an_allow_listed_address_raises_no_alert(deployment, logins
     assert LOGIN_LINE in backup.check("cat /var/log/auth.log"), "the login was logged, and ignored"
     assert deployment.sinks.wait_for("mail", ["From: monit@backup"], since=logins, timeout=0) is None
     assert deployment.sinks.wait_for("http", ["[backup]"], since=logins, timeout=0) is None
+
+    # Positive control: the same host does alert on a login from an address not on the list.
+    stranger = "203.0.113.9"
+    backup.check(f"logger -t sshd -p auth.info '{LOGIN_LINE}{stranger} port 40022 ssh2'")
+    mail = deployment.sinks.wait_for("mail", ["From: monit@backup", stranger], since=logins, timeout=30)
+    assert mail, "the backup server's Monit sent nothing for a login from a non-ignored address"
 
 
 def test_monit_configuration_and_secrets_are_root_only(deployment):

@@ -11,10 +11,10 @@ import paramiko
 import pytest
 from ssh_audit.builtin_policies import BUILTIN_POLICIES
 
-from hardening.ssh import CRYPTO_PROFILES
-from hardening.totp import fresh_code, peer_label
 from harness.operator import ADMIN, ADMIN_PASSWORD, OTHER_ADMIN, ROLE_GROUPS
 from harness.ssh import key_only, login
+from pyinfra_hardening.ssh import CRYPTO_PROFILES
+from pyinfra_hardening.totp import fresh_code, peer_label
 
 RELEASE_PROFILES = {"debian12": CRYPTO_PROFILES[("Debian", 12)], "debian13": CRYPTO_PROFILES[("Debian", 13)]}
 NO_KEY_USER, NO_KEY_PASSWORD = "nokey", "No-Key-Pass-2024"
@@ -57,8 +57,9 @@ def test_root_login_is_refused_with_the_key_that_worked_before(deployment, opera
 
 def test_a_user_without_a_key_is_refused(deployment, operator):
     machine = deployment.machines["db"]
-    machine.check(f"id {NO_KEY_USER} 2>/dev/null || useradd -m {NO_KEY_USER}; "
-                  f"echo '{NO_KEY_USER}:{NO_KEY_PASSWORD}' | chpasswd")
+    machine.check(
+        f"id {NO_KEY_USER} 2>/dev/null || useradd -m {NO_KEY_USER}; echo '{NO_KEY_USER}:{NO_KEY_PASSWORD}' | chpasswd"
+    )
     with pytest.raises(paramiko.AuthenticationException):
         login(machine, NO_KEY_USER, password=NO_KEY_PASSWORD)
     with pytest.raises(paramiko.AuthenticationException):
@@ -112,6 +113,8 @@ def test_sshd_passes_ssh_audit_hardened_policy(deployment, role, tmp_path):
     policy = policy_argument(RELEASE_PROFILES[deployment.release], tmp_path)
     result = subprocess.run(
         [str(ssh_audit), "-P", policy, "-p", str(deployment.machines[role].ssh_port), "127.0.0.1"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0 and "Passed" in result.stdout, result.stdout

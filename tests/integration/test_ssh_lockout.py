@@ -76,12 +76,17 @@ def test_a_run_killed_between_the_stages_can_simply_be_run_again(fresh):
     machine, operator, inventory = fresh
     # Make the probe wait for a TOTP window, holding the run in stage 1 long enough to kill it.
     now = time.time()
-    (operator.secrets / "totp-used-windows.json").write_text(json.dumps({
-        f"{ADMIN}@127.0.0.1:{machine.ssh_port}": {"counter": int(now) // 30 + 1, "times": [now, now, now]},
-    }))
+    (operator.secrets / "totp-used-windows.json").write_text(
+        json.dumps(
+            {
+                f"{ADMIN}@127.0.0.1:{machine.ssh_port}": {"counter": int(now) // 30 + 1, "times": [now, now, now]},
+            }
+        )
+    )
     command, env = operator.pyinfra_command(inventory, DEPLOYS["app"], args=("-y",))
-    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
+    run = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while STAGE_ONE_MARKER not in machine.exec("cat /etc/ssh/sshd_config.d/00-hardening.conf").stdout:

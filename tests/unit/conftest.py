@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hardening.backup_cli import generate_key_pair
 from harness.operator import ADMIN_PASSWORD, crypt_hash, write_secret
+from pyinfra_hardening.backup_cli import generate_key_pair
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from pyinfra.api import Inventory
 
-from hardening import login_alerts
-from hardening.files import masked, render
-from hardening.settings import SettingsError, validate_inventory
+from harness.checked import checked_hosts
 from harness.operator import make_key, write_secret
+from pyinfra_hardening import login_alerts
+from pyinfra_hardening.managed_files import masked, render
+from pyinfra_hardening.settings import SettingsError, settings_for
+from pyinfra_hardening.ssh import SshSettings
 
 pytestmark = pytest.mark.usefixtures("secret_store")
 
@@ -30,11 +32,19 @@ def settings_with(tmp_path):
     admins = [{"name": "alice", "ssh_keys": [make_key(tmp_path / "alice", "alice@test")]}]
 
     def build(**data):
-        inventory = Inventory(([("app1", {"private_ip": "10.0.0.11"})], {"admin_users": admins, **data}),
-                              app_servers=(["app1"], {}))
-        return validate_inventory(inventory)["app1"]
+        inventory = Inventory(
+            ([("app1", {"private_ip": "10.0.0.11"})], {"admin_users": admins, **data}), app_servers=(["app1"], {})
+        )
+        return checked_hosts(inventory)["app1"]
 
     return build
+
+
+def monitrc(host) -> str:
+    """Monit's configuration for ``host``, as the login alerts deploy writes it."""
+    alerts = login_alerts.alerts_of(host)
+    pattern = login_alerts.login_pattern(settings_for(host, SshSettings).ssh_two_factor, key_logins=False)
+    return login_alerts.monitrc(alerts, pattern, bool(login_alerts.ignore_regexes(alerts)))
 
 
 def refusal(settings_with, **data) -> str:
@@ -43,18 +53,21 @@ def refusal(settings_with, **data) -> str:
     return str(error.value)
 
 
-@pytest.mark.parametrize("data, words", [
-    ({}, "login_alerts = True is on, but nobody would hear of an SSH login"),
-    ({"alert_email": "ops@example.com"}, "smtp_host = None is not set, so no mail could reach ops@example.com"),
-    ({**MAIL, "smtp_user": "monit"}, "smtp_user = 'monit' needs the SMTP password, which the secret store lacks"),
-    ({"alert_webhook": True}, "alert_webhook = True needs the webhook URL, which the secret store lacks"),
-    ({"alert_pushover": True}, "needs pushover-app-token, which the secret store lacks"),
-    ({**MAIL, "alert_email": "ops.example.com"}, "must be an email address"),
-    ({**MAIL, "smtp_security": "ssl"}, "must be one of 'starttls', 'tls', 'none'"),
-    ({**MAIL, "alert_ignore_addresses": ["10.0.0.0/24"]}, "not a single IP address"),
-    ({**MAIL, "smtp_port": 2587}, "Monit speaks STARTTLS on ports 25 and 587 only"),
-    ({**MAIL, "smtp_security": "tls"}, "smtp_security = 'tls' does not fit smtp_port 587"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({}, "login_alerts = True is on, but nobody would hear of an SSH login"),
+        ({"alert_email": "ops@example.com"}, "smtp_host = None is not set, so no mail could reach ops@example.com"),
+        ({**MAIL, "smtp_user": "monit"}, "smtp_user = 'monit' needs the SMTP password, which the secret store lacks"),
+        ({"alert_webhook": True}, "alert_webhook = True needs the webhook URL, which the secret store lacks"),
+        ({"alert_pushover": True}, "needs pushover-app-token, which the secret store lacks"),
+        ({**MAIL, "alert_email": "ops.example.com"}, "must be an email address"),
+        ({**MAIL, "smtp_security": "ssl"}, "must be one of 'starttls', 'tls', 'none'"),
+        ({**MAIL, "alert_ignore_addresses": ["10.0.0.0/24"]}, "not a single IP address"),
+        ({**MAIL, "smtp_port": 2587}, "Monit speaks STARTTLS on ports 25 and 587 only"),
+        ({**MAIL, "smtp_security": "tls"}, "smtp_security = 'tls' does not fit smtp_port 587"),
+    ],
+)
 def test_settings_that_could_not_alert_anyone_are_refused(settings_with, data, words):
     assert words in refusal(settings_with, **data)
 
@@ -74,7 +87,7 @@ def test_a_webhook_url_must_be_a_url(settings_with, secret_store):
 
 def test_monitrc_mails_every_login_through_the_relay_with_starttls(settings_with, secret_store):
     write_secret(secret_store, "smtp-password", "Relay-Pass-1")
-    text = login_alerts.monitrc(settings_with(**MAIL, smtp_user="monit"))
+    text = monitrc(settings_with(**MAIL, smtp_user="monit"))
     assert re.search(r"^set daemon 5$", text, re.M)
     assert 'set mailserver smtp.example.com port 587\n    username "monit" password "Relay-Pass-1"\n' in text
     assert "using tls { verify: enable }" in text
@@ -84,21 +97,24 @@ def test_monitrc_mails_every_login_through_the_relay_with_starttls(settings_with
 
 
 def test_without_two_factor_the_alert_follows_key_logins(settings_with):
-    text = login_alerts.monitrc(settings_with(**MAIL, ssh_two_factor=False))
+    text = monitrc(settings_with(**MAIL, ssh_two_factor=False))
     assert 'if match "Accepted publickey for " then alert' in text
 
 
 def test_pushes_run_the_notifier_and_mail_still_goes_out(settings_with, secret_store):
     write_secret(secret_store, "alert-webhook-url", "https://hooks.example.com/T000/B000/XXXX")
-    text = login_alerts.monitrc(settings_with(**MAIL, alert_webhook=True))
+    text = monitrc(settings_with(**MAIL, alert_webhook=True))
     assert f'then exec "{login_alerts.NOTIFIER}"' in text and "set alert ops@example.com" in text
 
 
 def test_the_ignore_list_matches_exactly_the_allowed_addresses(settings_with):
-    settings = settings_with(**MAIL, alert_ignore_addresses=["10.0.0.5", "2001:db8::7"])
-    patterns = login_alerts.ignore_regexes(settings).splitlines()
-    ignored = [address for address in ("10.0.0.5", "10.0.0.50", "10.0.0.5.1", "2001:db8::7", "10a0a0a5")
-               if any(re.search(pattern, SSHD_LINE.format(address)) for pattern in patterns)]
+    host = settings_with(**MAIL, alert_ignore_addresses=["10.0.0.5", "2001:db8::7"])
+    patterns = login_alerts.ignore_regexes(login_alerts.alerts_of(host)).splitlines()
+    ignored = [
+        address
+        for address in ("10.0.0.5", "10.0.0.50", "10.0.0.5.1", "2001:db8::7", "10a0a0a5")
+        if any(re.search(pattern, SSHD_LINE.format(address)) for pattern in patterns)
+    ]
     assert ignored == ["10.0.0.5", "2001:db8::7"]
 
 
@@ -137,16 +153,26 @@ def run_notifier(tmp_path, config: dict) -> subprocess.CompletedProcess:
     script = tmp_path / "monit-notify"
     script.write_text(render(login_alerts.NOTIFIER, config=login_alerts.NOTIFIER_CONFIG))
     (tmp_path / "notify.json").write_text(json.dumps(config))
-    environment = {"MONIT_HOST": "app1", "MONIT_SERVICE": "ssh_logins",
-                   "MONIT_DESCRIPTION": "content match:\n" + SSHD_LINE.format("203.0.113.9")}
-    return subprocess.run([sys.executable, str(script), str(tmp_path / "notify.json")], env=environment,
-                          capture_output=True, text=True, timeout=30)
+    environment = {
+        "MONIT_HOST": "app1",
+        "MONIT_SERVICE": "ssh_logins",
+        "MONIT_DESCRIPTION": "content match:\n" + SSHD_LINE.format("203.0.113.9"),
+    }
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "notify.json")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_the_notifier_posts_to_the_webhook_and_to_pushover(tmp_path, endpoint):
     url, recorder = endpoint
-    done = run_notifier(tmp_path, {"webhook_url": f"{url}/hook",
-                                   "pushover": {"url": f"{url}/push", "token": "app-token", "user": "user-key"}})
+    done = run_notifier(
+        tmp_path,
+        {"webhook_url": f"{url}/hook", "pushover": {"url": f"{url}/push", "token": "app-token", "user": "user-key"}},
+    )
     assert done.returncode == 0, done.stderr
     (hook_path, hook_type, hook_body), (push_path, push_type, push_body) = recorder.received
     assert (hook_path, hook_type) == ("/hook", "application/json")

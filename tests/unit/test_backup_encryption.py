@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hardening import backup_cli, backups
-from hardening.files import render
+from pyinfra_hardening import backup_cli, backups
+from pyinfra_hardening.managed_files import render
 
 DUMP = "-- MariaDB dump\nINSERT INTO `customers` VALUES (1,'alice@example.com','likes green tea');\n"
 
@@ -22,17 +22,30 @@ def backup_host(tmp_path, backup_key_pair):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake_dump = bin_dir / "mariadb-dump"
-    fake_dump.write_text(f"#!/bin/sh\n[ -e {tmp_path}/dump-fails ] && {{ echo 'cannot connect' >&2; exit 2; }}\n"
-                         f"cat <<'EOF'\n{DUMP}EOF\n")
+    fake_dump.write_text(
+        f"#!/bin/sh\n[ -e {tmp_path}/dump-fails ] && {{ echo 'cannot connect' >&2; exit 2; }}\ncat <<'EOF'\n{DUMP}EOF\n"
+    )
     fake_dump.chmod(0o755)
     (tmp_path / "dump.cnf").write_text("[client]\n")
     script = tmp_path / "db-backup"
-    script.write_text(render(
-        backups.BACKUP_SCRIPT, database="application", backup_dir=tmp_path / "out", dump_options=tmp_path / "dump.cnf",
-        public_key=backup_key_pair[1], ssh_key=tmp_path / "key", known_hosts=tmp_path / "known_hosts", keep=2,
-        iterations=backup_cli.PBKDF2_ITERATIONS, destinations=[], ssh_port=22, source="db1", account=backups.ACCOUNT,
-        log_file=tmp_path / "db-backup.log",
-    ))
+    script.write_text(
+        render(
+            backups.BACKUP_SCRIPT,
+            database="application",
+            backup_dir=tmp_path / "out",
+            dump_options=tmp_path / "dump.cnf",
+            public_key=backup_key_pair[1],
+            ssh_key=tmp_path / "key",
+            known_hosts=tmp_path / "known_hosts",
+            keep=2,
+            iterations=backup_cli.PBKDF2_ITERATIONS,
+            destinations=[],
+            ssh_port=22,
+            source="db1",
+            account=backups.ACCOUNT,
+            log_file=tmp_path / "db-backup.log",
+        )
+    )
     script.chmod(0o700)
 
     def run() -> subprocess.CompletedProcess:
@@ -94,8 +107,9 @@ def test_restore_sql_goes_into_the_named_database_only():
 
 def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(tmp_path):
     private, public = tmp_path / "k.pem", tmp_path / "keys" / "k.pub.pem"
-    assert backup_cli.main(["keygen", "--private-key", str(private), "--public-key", str(public),
-                            "--bits", "3072"]) == 0
+    assert (
+        backup_cli.main(["keygen", "--private-key", str(private), "--public-key", str(public), "--bits", "3072"]) == 0
+    )
     assert private.stat().st_mode & 0o777 == 0o600
     assert b"PUBLIC KEY" in public.read_bytes() and b"PRIVATE" not in public.read_bytes()
     assert backup_cli.main(["keygen", "--private-key", str(private), "--public-key", str(public)]) == 1
@@ -116,6 +130,7 @@ def test_restore_writes_the_sql_for_the_operator_only(backup_host, backup_key_pa
     assert run().returncode == 0
     [archive] = pairs(folder / "out")
     out = tmp_path / "restore.sql"
-    assert backup_cli.main(["restore", "--private-key", str(backup_key_pair[0]), str(archive),
-                            "--sql-out", str(out)]) == 0
+    assert (
+        backup_cli.main(["restore", "--private-key", str(backup_key_pair[0]), str(archive), "--sql-out", str(out)]) == 0
+    )
     assert out.read_text() == DUMP and out.stat().st_mode & 0o777 == 0o600

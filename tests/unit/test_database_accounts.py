@@ -7,12 +7,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pyinfra.api import Inventory
 
-from hardening import database, ssh
-from hardening.database import MariadbState
-from hardening.files import render
-from hardening.secrets import Secret
-from hardening.settings import SettingsError, validate_inventory
+from harness.checked import checked_hosts as validate_inventory
 from harness.operator import make_key
+from pyinfra_hardening import backups, database, ssh
+from pyinfra_hardening import secret_store as secret_store_module
+from pyinfra_hardening.database import MariadbState
+from pyinfra_hardening.secret_store import Secret
+from pyinfra_hardening.settings import SettingsError, settings_for
 
 pytestmark = pytest.mark.usefixtures("secret_store")
 
@@ -28,8 +29,12 @@ def fleet(tmp_path):
     def build(**extra) -> Inventory:
         addresses = {"app1": APP_IP, "db1": DB_IP, "backup1": BACKUP_IP}
         hosts = [(name, {"private_ip": ip, **extra.get(name, {})}) for name, ip in addresses.items()]
-        return Inventory((hosts, {"admin_users": admins, "login_alerts": False}),
-                         app_servers=(["app1"], {}), db_servers=(["db1"], {}), backup_servers=(["backup1"], {}))
+        return Inventory(
+            (hosts, {"admin_users": admins, "login_alerts": False}),
+            app_servers=(["app1"], {}),
+            db_servers=(["db1"], {}),
+            backup_servers=(["backup1"], {}),
+        )
 
     return build
 
@@ -41,45 +46,56 @@ def refusal(inventory: Inventory) -> str:
 
 
 def test_the_database_and_its_backups_follow_the_inventory(fleet):
-    settings = validate_inventory(fleet())
-    db = settings["db1"]
-    assert (db.database.bind_address, db.database.app_hosts, db.database.name) == (DB_IP, (APP_IP,), "application")
-    assert db.backups.destinations == (BACKUP_IP,) and db.backups.time == (0, 1) and db.backups.keep == 7
-    receiver = settings["backup1"].backup_receiver
-    assert receiver.sources == (DB_IP,) and receiver.keep == 30
-    # The backup server is given the public half of the key the database server copies with.
-    private = serialization.load_ssh_private_key(db.backups.ssh_key.reveal().encode(), password=None)
+    hosts = validate_inventory(fleet())
+    db = database.database_of(hosts["db1"])
+    assert (db.bind_address, db.app_hosts, db.name) == (DB_IP, (APP_IP,), "application")
+    plan = backups.backups_of(hosts["db1"])
+    assert plan.destinations == (BACKUP_IP,) and plan.time == (0, 1) and plan.keep == 7
+    assert settings_for(hosts["backup1"], backups.DropBoxSettings).offsite_backup_keep == 30
+
+
+def test_secrets_are_generated_on_apply_only_and_then_stay_the_same(fleet, secret_store):
+    """While planning or on --dry, a stand-in leaves the store alone; an apply stores the secret once."""
+    stand_in = secret_store_module.generated("app-database-password", database.random_password, executing=False)
+    assert stand_in.source == "(generated on apply)" and not (secret_store / "app-database-password").exists()
+    first = secret_store_module.generated("app-database-password", database.random_password, executing=True)
+    second = secret_store_module.generated("app-database-password", database.random_password, executing=True)
+    assert first.reveal() == second.reveal() and len(first.reveal()) >= 24
+    assert (secret_store / "app-database-password").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_drop_box_takes_the_public_half_of_the_copy_key(fleet, monkeypatch):
+    validate_inventory(fleet())
+    monkeypatch.setattr(backups.compat, "executing", lambda: True)
+    private = serialization.load_ssh_private_key(backups.copy_key().reveal().encode(), password=None)
     public = private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    assert receiver.ssh_public_key.startswith(public.decode())
-    assert settings["app1"].database is None and settings["app1"].backup_receiver is None
-
-
-def test_generated_secrets_stay_the_same_from_run_to_run(fleet):
-    first, second = validate_inventory(fleet())["db1"], validate_inventory(fleet())["db1"]
-    assert first.database.password.reveal() == second.database.password.reveal()
-    assert len(first.database.password.reveal()) >= 24
-    assert first.backups.ssh_key.reveal() == second.backups.ssh_key.reveal()
+    line = f'restrict,from="{DB_IP}" {public.decode()} db-backup@pyinfra-hardening\n'
+    assert backups.authorized_keys((DB_IP,)) == line
 
 
 def small_rsa_public_key(path):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo))
+    path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return str(path)
 
 
-@pytest.mark.parametrize("db_data, key, explanation", [
-    ({"private_ip": None}, "private_ip", "MariaDB listens only on the private address"),
-    ({"backup_public_key": "nowhere.pem"}, "backup_public_key", "is not a file on this machine"),
-    ({"backup_public_key": None}, "backup_public_key", "is not set"),
-    ({"backup_public_key": "PRIVATE"}, "backup_public_key", "is a PRIVATE key"),
-    ({"backup_public_key": "SMALL"}, "backup_public_key", "at least 3072 bits"),
-    ({"backup_time": "24:00"}, "backup_time", "'HH:MM'"),
-    ({"backup_time": "1:00"}, "backup_time", "'HH:MM'"),
-    ({"backup_keep": 0}, "backup_keep", "from 1 to 1000"),
-    ({"app_database": "app-db"}, "app_database", "A-Z a-z 0-9 _"),
-    ({"app_database_user": "root"}, "app_database_user", "not root"),
-])
+@pytest.mark.parametrize(
+    "db_data, key, explanation",
+    [
+        ({"private_ip": None}, "private_ip", "MariaDB listens only on the private address"),
+        ({"backup_public_key": "nowhere.pem"}, "backup_public_key", "is not a file on this machine"),
+        ({"backup_public_key": None}, "backup_public_key", "is not set"),
+        ({"backup_public_key": "PRIVATE"}, "backup_public_key", "is a PRIVATE key"),
+        ({"backup_public_key": "SMALL"}, "backup_public_key", "at least 3072 bits"),
+        ({"backup_time": "24:00"}, "backup_time", "'HH:MM'"),
+        ({"backup_time": "1:00"}, "backup_time", "'HH:MM'"),
+        ({"backup_keep": 0}, "backup_keep", "from 1 to 1000"),
+        ({"app_database": "app-db"}, "app_database", "A-Z a-z 0-9 _"),
+        ({"app_database_user": "root"}, "app_database_user", "not root"),
+    ],
+)
 def test_bad_database_data_is_refused_with_the_fix(fleet, tmp_path, backup_key_pair, db_data, key, explanation):
     if db_data.get("backup_public_key") == "PRIVATE":
         db_data = {"backup_public_key": str(backup_key_pair[0])}
@@ -97,7 +113,7 @@ def test_a_backup_server_needs_the_address_the_database_servers_copy_to(fleet):
 
 def test_without_backups_no_key_is_needed(fleet):
     db = validate_inventory(fleet(db1={"backups": False, "backup_public_key": None}))["db1"]
-    assert db.backups is None and db.database is not None
+    assert backups.backups_of(db) is None and database.database_of(db).name == "application"
 
 
 # --- SQL -----------------------------------------------------------------------------------------
@@ -110,14 +126,20 @@ def app_account(hashed: str, privileges=database.APP_PRIVILEGES, schema="applica
 
 
 def state_with(accounts: dict, schema_privileges: dict | None = None, databases=("application",)) -> MariadbState:
-    root = {("root", "localhost"): {"plugin": "mysql_native_password", "authentication_string": "invalid",
-                                    "auth_or": [{}, {"plugin": "unix_socket"}]}}
-    return MariadbState(accounts={**root, **accounts}, schema_privileges=schema_privileges or {},
-                        databases=set(databases))
+    root = {
+        ("root", "localhost"): {
+            "plugin": "mysql_native_password",
+            "authentication_string": "invalid",
+            "auth_or": [{}, {"plugin": "unix_socket"}],
+        }
+    }
+    return MariadbState(
+        accounts={**root, **accounts}, schema_privileges=schema_privileges or {}, databases=set(databases)
+    )
 
 
 def settings_database(app_hosts=(APP_IP,)):
-    return database.Database(3306, DB_IP, "application", "application", PASSWORD, app_hosts)
+    return database.Database(3306, DB_IP, "application", "application", app_hosts)
 
 
 def test_the_password_hash_is_mariadbs():
@@ -129,16 +151,19 @@ def test_a_database_that_is_as_configured_gets_no_sql():
     hashed = database.password_hash(PASSWORD)
     priv, grants = app_account(hashed)
     state = state_with({("application", APP_IP): priv}, {f"'application'@'{APP_IP}'": grants})
-    assert database.desired_statements(state, settings_database(), None) == []
+    assert database.desired_statements(state, settings_database(), PASSWORD, None) == []
 
 
 def test_a_fresh_server_gets_the_database_and_one_account_per_app_server():
-    statements = database.desired_statements(state_with({}, databases=()), settings_database((APP_IP, OTHER_APP_IP)),
-                                             None)
+    statements = database.desired_statements(
+        state_with({}, databases=()), settings_database((APP_IP, OTHER_APP_IP)), PASSWORD, None
+    )
     assert statements[0] == "CREATE DATABASE `application` CHARACTER SET utf8mb4;"
     grants = [statement for statement in statements if statement.startswith("GRANT")]
-    assert grants == [f"GRANT SELECT, INSERT, UPDATE, DELETE ON `application`.* TO 'application'@'{ip}';"
-                      for ip in (APP_IP, OTHER_APP_IP)]
+    assert grants == [
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON `application`.* TO 'application'@'{ip}';"
+        for ip in (APP_IP, OTHER_APP_IP)
+    ]
     assert not any(PASSWORD.reveal() in statement for statement in statements)
 
 
@@ -154,18 +179,23 @@ def test_an_account_that_drifted_is_made_again(drift):
     state = state_with({("application", APP_IP): priv}, {grantee: grants})
     if drift == "other grants":
         state.other_privileges.add(grantee)
-    statements = database.desired_statements(state, settings_database(), None)
-    assert statements[:2] == [f"DROP USER IF EXISTS {grantee};",
-                              f"CREATE USER {grantee} IDENTIFIED BY PASSWORD '{hashed}';"]
+    statements = database.desired_statements(state, settings_database(), PASSWORD, None)
+    assert statements[:2] == [
+        f"DROP USER IF EXISTS {grantee};",
+        f"CREATE USER {grantee} IDENTIFIED BY PASSWORD '{hashed}';",
+    ]
 
 
 def test_accounts_of_app_servers_gone_from_the_inventory_are_dropped():
     hashed = database.password_hash(PASSWORD)
     priv, grants = app_account(hashed)
-    state = state_with({("application", APP_IP): priv, ("application", OTHER_APP_IP): priv},
-                       {f"'application'@'{APP_IP}'": grants, f"'application'@'{OTHER_APP_IP}'": grants})
-    assert database.desired_statements(state, settings_database(), None) == [
-        f"DROP USER 'application'@'{OTHER_APP_IP}';"]
+    state = state_with(
+        {("application", APP_IP): priv, ("application", OTHER_APP_IP): priv},
+        {f"'application'@'{APP_IP}'": grants, f"'application'@'{OTHER_APP_IP}'": grants},
+    )
+    assert database.desired_statements(state, settings_database(), PASSWORD, None) == [
+        f"DROP USER 'application'@'{OTHER_APP_IP}';"
+    ]
 
 
 def test_the_cleanup_removes_anonymous_and_remote_root_and_the_test_database():
@@ -190,17 +220,14 @@ def test_underscores_in_a_database_name_are_not_wildcards_in_its_grant():
 
 
 def test_the_backup_server_admits_its_account_by_key_alone_and_only_for_sftp(fleet):
-    settings = validate_inventory(fleet(backup1={"ssh_allow_users": ["alice"]}))["backup1"]
-    text = render(ssh.MANAGED_DROP_IN, final=True, two_factor=True, methods="publickey,keyboard-interactive",
-                  allow_users=settings.ssh_allow_users, allow_groups=(), crypto=None, probe_user="alice",
-                  backup_account=ssh.backups.sshd_match_block(settings))
+    host = validate_inventory(fleet(backup1={"ssh_allow_users": ["alice"]}))["backup1"]
+    settings = settings_for(host, ssh.SshSettings)
+    text = ssh.render_drop_in(settings, None, "alice", True, [backups.sshd_match_block()])
     assert "AllowUsers alice db-backup" in text
     block = text.split("Match User db-backup", 1)[1]
     assert "AuthenticationMethods publickey\n" in block and "ChrootDirectory /srv/db-backups" in block
     assert "ForceCommand internal-sftp -d /incoming -u 0577 -p open,close,write," in block
     assert "read," not in block and "remove" not in block and "readdir" not in block
-    keys = ssh.backups.authorized_keys(settings)
-    assert keys.startswith(f'restrict,from="{DB_IP}" ssh-ed25519 ')
 
 
 def test_a_dump_password_the_option_file_cannot_quote_is_refused(fleet, secret_store):
@@ -215,12 +242,14 @@ def test_a_stored_backup_key_that_is_not_a_key_is_refused_on_both_ends(fleet, se
     (secret_store / "backup-ssh-key").chmod(0o600)
     message = refusal(fleet())
     assert "host db1: backups = True needs the key in" in message and "not an OpenSSH private key" in message
-    assert "host backup1: offsite_backup_keep = 30 needs the database servers' backup key" in message
+    assert "host backup1: offsite_backup_keep = 30 needs the key in" in message
 
 
 def test_without_database_servers_the_drop_box_accepts_no_key(tmp_path):
     admins = [{"name": "alice", "ssh_keys": [make_key(tmp_path / "alice", "alice@test")]}]
-    inventory = Inventory(([("backup1", {"private_ip": BACKUP_IP})], {"admin_users": admins, "login_alerts": False}),
-                          backup_servers=(["backup1"], {}))
-    settings = validate_inventory(inventory)["backup1"]
-    assert "ssh-ed25519" not in ssh.backups.authorized_keys(settings)
+    inventory = Inventory(
+        ([("backup1", {"private_ip": BACKUP_IP})], {"admin_users": admins, "login_alerts": False}),
+        backup_servers=(["backup1"], {}),
+    )
+    validate_inventory(inventory)
+    assert "ssh-ed25519" not in backups.authorized_keys(())

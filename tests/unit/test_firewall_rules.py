@@ -7,9 +7,10 @@ import re
 import pytest
 from pyinfra.api import Inventory
 
-from hardening import firewall
-from hardening.settings import SettingsError, validate_inventory
+from harness.checked import checked_hosts as validate_inventory
 from harness.operator import make_key
+from pyinfra_hardening import firewall
+from pyinfra_hardening.settings import SettingsError
 
 pytestmark = pytest.mark.usefixtures("secret_store")
 
@@ -37,8 +38,9 @@ def inventory(tmp_path):
     return build
 
 
-def rules(settings, family: int) -> str:
-    return firewall.ruleset(settings, family, firewall.openings(settings, [22]))
+def rules(host, family: int) -> str:
+    plan = firewall.plan_for(host)
+    return firewall.ruleset(plan, family, firewall.openings(plan, [22]))
 
 
 def accepted(rule_text: str) -> list[tuple[str | None, int]]:
@@ -49,10 +51,15 @@ def accepted(rule_text: str) -> list[tuple[str | None, int]]:
 
 def test_the_database_admits_only_the_app_servers_and_the_operators(inventory):
     db = validate_inventory(inventory({"admin_cidrs": [OFFICE]}))["db1"]
-    assert sorted(accepted(rules(db, 4))) == sorted([
-        (OFFICE, 22), ("10.0.0.11/32", 22), ("10.0.0.12/32", 22),
-        ("10.0.0.11/32", 3306), ("10.0.0.12/32", 3306),
-    ])
+    assert sorted(accepted(rules(db, 4))) == sorted(
+        [
+            (OFFICE, 22),
+            ("10.0.0.11/32", 22),
+            ("10.0.0.12/32", 22),
+            ("10.0.0.11/32", 3306),
+            ("10.0.0.12/32", 3306),
+        ]
+    )
     # Every admitted address is IPv4, so over IPv6 nothing at all is open.
     assert accepted(rules(db, 6)) == []
     assert "*nat" not in rules(db, 4), "the nat table of a database server is left to others"
@@ -76,7 +83,8 @@ def test_the_app_server_serves_everyone_and_redirects_the_standard_ports(invento
     for family in (4, 6):
         assert accepted(rules(app, family)) == [(None, 22), (None, 80), (None, 443), (None, 3000), (None, 3003)]
         assert re.findall(r"--dport (\d+) -j REDIRECT --to-ports (\d+)", rules(app, family)) == [
-            ("80", "3000"), ("443", "3003"),
+            ("80", "3000"),
+            ("443", "3003"),
         ]
 
 
@@ -124,7 +132,7 @@ BAD_FIREWALL_DATA = [
     ({"app_tcp_ports": [0]}, "app_tcp_ports", "from 1 to 65535"),
     ({"app_tcp_ports": "80,443"}, "app_tcp_ports", "must be a list"),
     ({"app_port_redirects": [(80, 3000)]}, "app_port_redirects", "must map"),
-    ({"app_port_redirects": {80: 70000}}, "app_port_redirects", "must map"),
+    ({"app_port_redirects": {80: 70000}}, "app_port_redirects", "at [80] that must be a whole number from 1 to 65535"),
     ({"database_port": "3306"}, "database_port", "whole number"),
     ({"firewall_rollback_seconds": 5}, "firewall_rollback_seconds", "from 30 to 600"),
     ({"private_ip": None}, "private_ip", "admits app_servers only by their private address"),
@@ -141,5 +149,5 @@ def test_bad_firewall_data_is_refused_with_the_fix(inventory, app1_data, key, wo
 
 
 def test_without_a_firewall_peers_need_no_private_address(inventory):
-    settings = validate_inventory(inventory({"firewall": False}, app1={"private_ip": None}))
-    assert settings["app1"].firewall is False
+    hosts = validate_inventory(inventory({"firewall": False}, app1={"private_ip": None}))
+    assert hosts["app1"].data.firewall is False

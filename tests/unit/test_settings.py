@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 from pyinfra.api import Inventory
 
-from hardening import settings as settings_module
-from hardening.settings import SettingsError, validate_inventory
 from harness.operator import ADMIN_PASSWORD as PASSWORD
 from harness.operator import crypt_hash, write_secret
+from pyinfra_hardening.accounts import AccountSettings, admins_of
+from pyinfra_hardening.application import ApplicationSettings
+from pyinfra_hardening.passwords import PasswordSettings
+from pyinfra_hardening.roles import check_roles
+from pyinfra_hardening.settings import SettingsError, settings_for
+from pyinfra_hardening.ssh import SshSettings
+from pyinfra_hardening.sudo import SudoSettings
+from pyinfra_hardening.timesync import TimeSyncSettings
 
 ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHdQ4g9a0xGWr0D6zvpVSlVzQkMxjJq0bYRhrt3Mgm0 alice@laptop"
 # An ed25519 key body announced as ssh-rsa.
@@ -27,33 +33,44 @@ def make_inventory(all_data=None, host_data=None, group_data=None) -> Inventory:
 
 
 def problems(**layers) -> str:
+    inventory = make_inventory(**layers)
     with pytest.raises(SettingsError) as error:
-        validate_inventory(make_inventory(**layers))
+        check_roles(list(inventory))
     return str(error.value)
 
 
+def checked(inventory: Inventory, name: str = "app1"):
+    """The host, once every role's settings passed on the whole inventory."""
+    check_roles(list(inventory))
+    return inventory.get_host(name)
+
+
 def test_defaults_are_the_guides_values():
-    settings = validate_inventory(make_inventory())["app1"]
-    assert settings.password_policy.module_arguments() == (
+    app1 = checked(make_inventory())
+    assert settings_for(app1, PasswordSettings).module_arguments() == (
         "retry=3 minlen=10 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1"
     )
-    assert settings.admin_group == "sudo" and settings.app_user == "application"
-    assert settings.lock_root_password and settings.sudo_require_password
-    assert settings.time_sync_service == "systemd-timesyncd"
-    assert settings.admin("alice").password_hash.reveal().startswith("$6$")
+    accounts = settings_for(app1, AccountSettings)
+    assert accounts.admin_group == "sudo" and settings_for(app1, ApplicationSettings).app_user == "application"
+    assert accounts.lock_root_password and settings_for(app1, SudoSettings).sudo_require_password
+    assert settings_for(app1, TimeSyncSettings).time_sync_service == "systemd-timesyncd"
+    assert admins_of(app1)[0].password_hash.reveal().startswith("$6$")
 
 
 BAD_INPUT = [
     # (layer data, key named in the message, words of the explanation)
     ({"admin_users": [{"name": "Alice", "ssh_keys": [ED25519_KEY]}]}, "admin_users", "lowercase login name"),
     ({"admin_users": [{"name": "root", "ssh_keys": [ED25519_KEY]}]}, "admin_users", "other than root"),
-    ({"admin_users": [{"name": "alice"}]}, "admin_users", "no SSH public key"),
+    ({"admin_users": [{"name": "alice"}]}, "admin_users", "ssh_keys that must be a list of SSH public keys"),
     ({"admin_users": [{"name": "alice", "ssh_keys": ["hello"]}]}, "admin_users", "public key type"),
-    ({"admin_users": [{"name": "alice", "ssh_keys": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}]},
-     "admin_users", "PRIVATE key"),
+    (
+        {"admin_users": [{"name": "alice", "ssh_keys": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}]},
+        "admin_users",
+        "PRIVATE key",
+    ),
     ({"admin_users": [{"name": "alice", "ssh_keys": [MISLABELLED_KEY]}]}, "admin_users", "does not match its type"),
     ({"admin_users": [{"name": "alice", "ssh_keys": ["ssh-ed25519 !!!notbase64"]}]}, "admin_users", "not base64"),
-    ({"admin_users": [{"name": "alice", "ssh_key": [ED25519_KEY]}]}, "admin_users", "unknown field"),
+    ({"admin_users": [{"name": "alice", "ssh_key": [ED25519_KEY]}]}, "admin_users", "not a field this project knows"),
     ({"admin_users": ADMINS * 2}, "admin_users", "twice"),
     ({"admin_users": "alice"}, "admin_users", "must be a list"),
     ({"admin_users": []}, "admin_users", "nobody able to administer"),
@@ -69,8 +86,11 @@ BAD_INPUT = [
     ({"ssh_user": "Bad User"}, "ssh_user", "lowercase login name"),
     ({"password_minlen": 4}, "password_minlen", "from 8 to 128"),
     ({"password_retry": "3"}, "password_retry", "whole number"),
-    ({"password_minlen": 8, "password_ucredit": -3, "password_lcredit": -3, "password_dcredit": -2},
-     "password_minlen", "credits require"),
+    (
+        {"password_minlen": 8, "password_ucredit": -3, "password_lcredit": -3, "password_dcredit": -2},
+        "password_minlen",
+        "credits require",
+    ),
     ({"password_difok": 20}, "password_difok", "larger than password_minlen"),
     ({"lock_root_password": "yes"}, "lock_root_password", "True or False"),
     ({"time_sync_service": "ntpd"}, "time_sync_service", "must be one of"),
@@ -110,7 +130,7 @@ def test_knobs_about_passwords_are_not_mistaken_for_secrets():
 def test_plaintext_secret_given_on_the_command_line_is_left_alone():
     inventory = make_inventory()
     inventory.override_data["ssh_password"] = "typed-at-the-prompt"
-    assert validate_inventory(inventory)["app1"]
+    assert checked(inventory)
 
 
 def test_every_host_with_a_problem_is_reported_at_once():
@@ -118,7 +138,7 @@ def test_every_host_with_a_problem_is_reported_at_once():
         ([("app1", {"private_ip": "1.2.3.4"}), ("db1", {"ssh_port": 0})], {"admin_users": ADMINS}),
     )
     with pytest.raises(SettingsError) as error:
-        validate_inventory(inventory)
+        check_roles(list(inventory))
     assert [(p.host, p.key) for p in error.value.problems] == [("app1", "private_ip"), ("db1", "ssh_port")]
 
 
@@ -152,14 +172,12 @@ def test_connecting_as_an_admin_needs_their_sudo_password(secret_store):
 def test_environment_overrides_the_store(monkeypatch, secret_store):
     (secret_store / "admin-alice.password-hash").unlink()
     monkeypatch.setenv("HARDENING_ADMIN_ALICE_PASSWORD_HASH", crypt_hash("Other-Pass-99"))
-    settings = validate_inventory(make_inventory())["app1"]
-    assert settings.admin("alice").password_hash.source == "$HARDENING_ADMIN_ALICE_PASSWORD_HASH"
+    assert admins_of(checked(make_inventory()))[0].password_hash.source == "$HARDENING_ADMIN_ALICE_PASSWORD_HASH"
 
 
 def test_secret_prints_masked():
-    settings = validate_inventory(make_inventory())["app1"]
-    secret = settings.admin("alice").sudo_password
-    assert PASSWORD not in f"{secret} {secret!r} {settings!r}"
+    admin = admins_of(checked(make_inventory()))[0]
+    assert PASSWORD not in f"{admin.sudo_password} {admin.sudo_password!r} {admin!r}"
 
 
 def test_without_admins_even_unlocked_sudo_and_root_are_refused_since_ssh_takes_only_admin_keys():
@@ -167,11 +185,9 @@ def test_without_admins_even_unlocked_sudo_and_root_are_refused_since_ssh_takes_
     assert "SSH will take only admins' keys: nobody could log in" in message
 
 
-def test_settings_are_validated_once_per_run(monkeypatch):
-    monkeypatch.setattr(settings_module, "_validated", {})
-    inventory = make_inventory()
-    host = inventory.get_host("app1")
-    assert settings_module.settings_for(host) is settings_module.settings_for(host)
+def test_settings_are_validated_once_per_run():
+    host = make_inventory().get_host("app1")
+    assert settings_for(host, SshSettings) is settings_for(host, SshSettings)
 
 
 SSH_BAD_INPUT = [
@@ -181,8 +197,11 @@ SSH_BAD_INPUT = [
     ({"ssh_probe_key": "/nonexistent/id_ed25519"}, "ssh_probe_key", "is not a file on this machine"),
     ({"ssh_two_factor": "yes"}, "ssh_two_factor", "True or False"),
     ({"ssh_allow_users": "alice"}, "ssh_allow_users", "must be a list"),
-    ({"admin_users": [{"name": "alice", "ssh_keys": [ED25519_KEY], "two_factor": "no"}]},
-     "admin_users", "two_factor that is not True or False"),
+    (
+        {"admin_users": [{"name": "alice", "ssh_keys": [ED25519_KEY], "two_factor": "no"}]},
+        "admin_users",
+        "two_factor that must be True or False",
+    ),
 ]
 
 
@@ -199,12 +218,27 @@ def test_a_malformed_totp_secret_in_the_store_is_refused(secret_store):
     assert "is not base32" in message and "1234" not in message
 
 
-def test_totp_secrets_are_generated_for_enrolled_admins_only(secret_store):
-    admins = [{"name": "alice", "ssh_keys": [ED25519_KEY]},
-              {"name": "bob", "ssh_keys": [ED25519_KEY], "two_factor": False}]
+def test_admins_not_enrolled_in_totp_are_known_from_data(secret_store):
+    admins = [
+        {"name": "alice", "ssh_keys": [ED25519_KEY]},
+        {"name": "bob", "ssh_keys": [ED25519_KEY], "two_factor": False},
+    ]
     write_secret(secret_store, "admin-bob.password-hash", crypt_hash(PASSWORD))
-    settings = validate_inventory(make_inventory(all_data={"admin_users": admins}))["app1"]
-    assert settings.admin("alice").totp_secret is not None
-    assert settings.admin("bob").totp_secret is None
-    assert settings.admins_without_two_factor() == ["bob"]
-    assert not (secret_store / "admin-bob.totp-secret").exists()
+    app1 = checked(make_inventory(all_data={"admin_users": admins}))
+    assert settings_for(app1, SshSettings).not_enrolled(admins_of(app1)) == ["bob"]
+
+
+def test_validation_writes_nothing_into_the_store(secret_store):
+    """TOTP secrets and passwords are generated when an apply executes, never while checking."""
+    before = sorted(path.name for path in secret_store.iterdir())
+    checked(make_inventory())
+    assert sorted(path.name for path in secret_store.iterdir()) == before
+
+
+def test_the_users_own_keys_are_left_alone_and_near_misses_of_ours_refused():
+    app1 = checked(
+        make_inventory(host_data={"app_users": ["web"], "backup_times": ["02:00"], "ssh_users": [], "my_setting": 1})
+    )
+    assert app1.data.app_users == ["web"]
+    assert "rename it to 'ssh_two_factor'" in problems(host_data={"SSH_TWO_FACTOR": False})
+    assert "rename it to 'password_minlen'" in problems(host_data={"pasword_minlen": 12})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from hardening.ssh_client import main
+from pyinfra_hardening.ssh_client import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hardening import ssh
-from hardening.files import render
+from pyinfra_hardening import ssh
 
 
 def test_totp_line_goes_first_in_pam_and_replaces_an_older_one():
@@ -24,7 +23,9 @@ def test_conflicting_settings_in_other_drop_ins_are_commented_out():
     cloud_init = ["PasswordAuthentication yes", "# PermitRootLogin yes", "ClientAliveInterval 120"]
     result = ssh.neutralise(cloud_init, {"passwordauthentication", "permitrootlogin"}).splitlines()
     assert result == [
-        ssh.NEUTRALISED + "PasswordAuthentication yes", "# PermitRootLogin yes", "ClientAliveInterval 120"
+        ssh.NEUTRALISED + "PasswordAuthentication yes",
+        "# PermitRootLogin yes",
+        "ClientAliveInterval 120",
     ]
 
 
@@ -47,11 +48,9 @@ def test_every_supported_release_has_a_complete_crypto_profile():
         assert not any(weak in profile.kex for weak in ("diffie-hellman-group14-sha1", "ecdh-sha2-nistp256"))
 
 
-def drop_in(final: bool, **overrides) -> str:
-    values = dict(final=final, two_factor=True, methods="publickey,keyboard-interactive", allow_users=(),
-                  allow_groups=(), crypto=ssh.CRYPTO_PROFILES[("Debian", 13)], probe_user="alice",
-                  backup_account=None)
-    return render(ssh.MANAGED_DROP_IN, **{**values, **overrides})
+def drop_in(final: bool, **settings) -> str:
+    """The drop-in as the SSH deploy renders it, for Debian 13 and probe admin alice."""
+    return ssh.render_drop_in(ssh.SshSettings(**settings), ssh.CRYPTO_PROFILES[("Debian", 13)], "alice", final)
 
 
 def test_stage_one_leaves_password_and_root_login_alone_but_holds_the_probe_admin_to_the_final_rule():
@@ -63,7 +62,7 @@ def test_stage_one_leaves_password_and_root_login_alone_but_holds_the_probe_admi
 
 
 def test_allow_lists_and_paramiko_kex_are_rendered():
-    text = drop_in(final=True, allow_users=("alice", "carol"), allow_groups=("sudo",))
+    text = drop_in(final=True, ssh_allow_users=["alice", "carol"], ssh_allow_groups=["sudo"])
     assert "AllowUsers alice carol\n" in text and "AllowGroups sudo\n" in text
     kex = next(line for line in text.splitlines() if line.startswith("KexAlgorithms "))
     assert kex.split()[1].split(",")[0] == "mlkem768x25519-sha256"

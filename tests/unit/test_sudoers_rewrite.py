@@ -1,6 +1,6 @@
 """How a sudoers file is rewritten so that every rule asks for a password."""
 
-from hardening.sudo import require_password
+from pyinfra_hardening.sudo import require_password
 
 
 def test_nopasswd_tags_are_removed_and_the_rest_kept():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from hardening import totp
+from pyinfra_hardening import totp
 
 
 @pytest.fixture
@@ -15,8 +15,8 @@ def store(tmp_path, monkeypatch):
 
 
 def test_enrollment_generates_once_and_never_rotates(store, capsys):
-    secret, scratch = totp.enroll("alice")
-    again, _ = totp.enroll("alice")
+    secret, scratch = totp.enroll("alice", executing=True)
+    again, _ = totp.enroll("alice", executing=True)
     assert again.reveal() == secret.reveal()
     assert totp.problem_with(secret, scratch) is None
     assert len(scratch.reveal().split()) == totp.SCRATCH_CODES
@@ -29,16 +29,16 @@ def test_enrollment_generates_once_and_never_rotates(store, capsys):
 
 
 def test_google_authenticator_file_has_secret_options_and_scratch_codes(store):
-    secret, scratch = totp.enroll("alice")
+    secret, scratch = totp.enroll("alice", executing=True)
     lines = totp.google_authenticator_file(secret, scratch).splitlines()
     assert lines[0] == secret.reveal()
     assert '" DISALLOW_REUSE' in lines and '" RATE_LIMIT 3 30' in lines and '" TOTP_AUTH' in lines
-    assert lines[-totp.SCRATCH_CODES:] == scratch.reveal().split()
+    assert lines[-totp.SCRATCH_CODES :] == scratch.reveal().split()
 
 
 def test_a_secret_that_is_not_base32_is_reported(store):
-    totp.secrets.store(totp.secret_name("bob"), "not-base32!")
-    secret, scratch = totp.enroll("bob")
+    totp.secret_store.store(totp.secret_name("bob"), "not-base32!")
+    secret, scratch = totp.enroll("bob", executing=True)
     assert "not base32" in totp.problem_with(secret, scratch)
 
 
@@ -84,8 +84,8 @@ def test_other_users_and_hosts_do_not_wait_for_each_other(store, monkeypatch):
 
 def test_a_given_secret_is_kept_and_gets_scratch_codes(store):
     given = pyotp.random_base32(32)
-    totp.secrets.store(totp.secret_name("dave"), given)
-    secret, scratch = totp.enroll("dave")
+    totp.secret_store.store(totp.secret_name("dave"), given)
+    secret, scratch = totp.enroll("dave", executing=True)
     assert secret.reveal() == given
     assert totp.problem_with(secret, scratch) is None
     assert totp.google_authenticator_file(secret, scratch).startswith(given + "\n")

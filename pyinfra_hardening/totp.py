@@ -17,8 +17,8 @@ import time
 import pyotp
 import qrcode
 
-from . import secrets
-from .secrets import Secret
+from . import secret_store
+from .secret_store import Secret
 
 PERIOD = 30
 SCRATCH_CODES = 5
@@ -29,7 +29,10 @@ SCRATCH_CODE_RE = re.compile(r"^\d{8}$")
 # accepted; a code works once; at most 3 attempts per 30 s.
 RATE_LIMIT_LOGINS, RATE_LIMIT_SECONDS = 3, 30
 FILE_OPTIONS = (
-    '" TOTP_AUTH', '" DISALLOW_REUSE', f'" RATE_LIMIT {RATE_LIMIT_LOGINS} {RATE_LIMIT_SECONDS}', '" WINDOW_SIZE 3',
+    '" TOTP_AUTH',
+    '" DISALLOW_REUSE',
+    f'" RATE_LIMIT {RATE_LIMIT_LOGINS} {RATE_LIMIT_SECONDS}',
+    '" WINDOW_SIZE 3',
 )
 USED_COUNTERS_FILE = "totp-used-windows.json"
 
@@ -50,19 +53,18 @@ def problem_with(secret: Secret | None, scratch: Secret | None) -> str | None:
     return None
 
 
-def enroll(admin: str) -> tuple[Secret, Secret]:
+def enroll(admin: str, executing: bool) -> tuple[Secret, Secret]:
     """The admin's TOTP secret and scratch codes; whichever the store lacks is generated there
-    (a secret the operator gave keeps its value), with an enrollment sheet when anything was."""
-    secret = secrets.lookup(secret_name(admin))
-    scratch = secrets.lookup(scratch_name(admin))
-    if secret is not None and scratch is not None:
-        return secret, scratch
-    if secret is None:
-        secrets.store(secret_name(admin), pyotp.random_base32(32))
-    if scratch is None:
-        secrets.store(scratch_name(admin), "\n".join(f"{random.randbelow(10**8):08d}" for _ in range(SCRATCH_CODES)))
-    secret, scratch = secrets.lookup(secret_name(admin)), secrets.lookup(scratch_name(admin))
-    if problem_with(secret, scratch) is None:  # a malformed given secret is reported, not enrolled
+    while pyinfra executes (a secret the operator gave keeps its value), with an enrollment
+    sheet when anything was. While planning or on ``--dry``, stand-ins leave the store alone."""
+    had_both = secret_store.lookup(secret_name(admin)) and secret_store.lookup(scratch_name(admin))
+    secret = secret_store.generated(secret_name(admin), lambda: pyotp.random_base32(32), executing)
+    scratch = secret_store.generated(
+        scratch_name(admin),
+        lambda: "\n".join(f"{random.randbelow(10**8):08d}" for _ in range(SCRATCH_CODES)),
+        executing,
+    )
+    if executing and not had_both and problem_with(secret, scratch) is None:
         _write_enrollment_sheet(admin, secret.reveal(), scratch.reveal())
     return secret, scratch
 
@@ -79,7 +81,7 @@ def _write_enrollment_sheet(admin: str, value: str, codes: str) -> None:
         f"or enter the URI by hand. Keep the scratch codes somewhere safe: each logs in once.\n\n"
         f"{uri}\n\n{picture.getvalue()}\nScratch codes:\n{codes}\n"
     )
-    path = secrets.store(f"admin-{admin}.totp-enrollment.txt", sheet)
+    path = secret_store.store(f"admin-{admin}.totp-enrollment.txt", sheet)
     # Shown once, to a person at a terminal; never into a log or a pipe.
     if sys.stderr.isatty():
         sys.stderr.write(f"\n{sheet}\n(kept in {path})\n")
@@ -99,7 +101,7 @@ def fresh_code(secret: str, who: str) -> str:
     (WINDOW_SIZE 3), and turns away a fourth login within 30 s before even asking (RATE_LIMIT).
     What was used is remembered in the secret store, across runs and parallel logins.
     """
-    state_path = secrets.secrets_dir() / USED_COUNTERS_FILE
+    state_path = secret_store.secrets_dir() / USED_COUNTERS_FILE
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     used = state.get(who, {"counter": -1, "times": []})
     now = time.time()
@@ -111,7 +113,7 @@ def fresh_code(secret: str, who: str) -> str:
     start = max(start, (counter - 1) * PERIOD + 1)  # the code is accepted from the window before
     # Reserved before any wait, so parallel logins never pick the same code or moment.
     state[who] = {"counter": counter, "times": [*recent, start][-RATE_LIMIT_LOGINS:]}
-    secrets.store(USED_COUNTERS_FILE, json.dumps(state))
+    secret_store.store(USED_COUNTERS_FILE, json.dumps(state))
     if start > now:
         time.sleep(start - now)
     return pyotp.TOTP(secret).at(counter * PERIOD)
@@ -119,4 +121,3 @@ def fresh_code(secret: str, who: str) -> str:
 
 def peer_label(user: str, address: tuple) -> str:
     return f"{user}@{address[0]}:{address[1]}"
-

@@ -44,22 +44,23 @@ class RestoreError(Exception):
     """A backup that cannot be restored, and why."""
 
 
-def generate_key_pair(private_path: Path, public_path: Path, bits: int = DEFAULT_BITS,
-                      passphrase: bytes | None = None) -> None:
+def generate_key_pair(
+    private_path: Path, public_path: Path, bits: int = DEFAULT_BITS, passphrase: bytes | None = None
+) -> None:
     """Write a new RSA key pair; the private file is readable by its owner only."""
     for path in (private_path, public_path):
         if path.exists():
             raise RestoreError(f"{path} exists; move it away first (an old key may still open old backups)")
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
+    encryption = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(private_pem)
     public_path.parent.mkdir(parents=True, exist_ok=True)
-    public_path.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    public_path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
 
 
 def load_private_key(path: Path) -> rsa.RSAPrivateKey:
@@ -87,16 +88,19 @@ def decrypt_archive(key: rsa.RSAPrivateKey, archive: bytes, sealed_passphrase: b
     try:
         passphrase, checksum = key.decrypt(sealed_passphrase, OAEP).decode().split("\n")[:2]
     except ValueError as error:
-        raise RestoreError("the passphrase file does not open with this private key "
-                           "(another key pair, or not a passphrase file)") from error
+        raise RestoreError(
+            "the passphrase file does not open with this private key (another key pair, or not a passphrase file)"
+        ) from error
     if hashlib.sha256(archive).hexdigest() != checksum:
-        raise RestoreError("the archive is not the one its passphrase file was written for "
-                           "(an incomplete copy, or altered)")
+        raise RestoreError(
+            "the archive is not the one its passphrase file was written for (an incomplete copy, or altered)"
+        )
     if not archive.startswith(OPENSSL_SALT_MAGIC):
         raise RestoreError("the archive is not in `openssl enc` format")
     salt, ciphertext = archive[8:16], archive[16:]
     material = PBKDF2HMAC(hashes.SHA256(), length=48, salt=salt, iterations=PBKDF2_ITERATIONS).derive(
-        passphrase.encode())
+        passphrase.encode()
+    )
     decryptor = Cipher(algorithms.AES(material[:32]), modes.CBC(material[32:])).decryptor()
     unpadder = padding.PKCS7(128).unpadder()
     try:
@@ -128,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     target = restore.add_mutually_exclusive_group(required=True)
     target.add_argument("--database", help="restore into this database (created if missing)")
     target.add_argument("--sql-out", type=Path, help="write the decrypted SQL here (mode 600) instead")
-    restore.add_argument("--via", default="mariadb",
-                         help="command that runs the MariaDB client with the SQL on its stdin (default: mariadb)")
+    restore.add_argument(
+        "--via",
+        default="mariadb",
+        help="command that runs the MariaDB client with the SQL on its stdin (default: mariadb)",
+    )
     options = parser.parse_args(argv)
 
     try:
@@ -140,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
                 if passphrase != getpass.getpass("Again: ").encode() or not passphrase:
                     raise RestoreError("the passphrases differ or are empty")
             generate_key_pair(options.private_key, options.public_key, options.bits, passphrase)
-            print(f"private key: {options.private_key} (keep it off the servers, and keep a copy offline)\n"
-                  f"public key:  {options.public_key} (set backup_public_key to this path)")
+            print(
+                f"private key: {options.private_key} (keep it off the servers, and keep a copy offline)\n"
+                f"public key:  {options.public_key} (set backup_public_key to this path)"
+            )
             return 0
         key = load_private_key(options.private_key)
         sealed = (options.passphrase_file or passphrase_file_for(options.archive)).read_bytes()

@@ -96,13 +96,31 @@ def store(secret_name: str, value: str) -> Path:
     return path
 
 
-def generated(secret_name: str, make: Callable[[], str]) -> Secret:
+def generated(secret_name: str, make: Callable[[], str], executing: bool) -> Secret:
     """The stored secret, or a new one from ``make()`` kept in the store for every later run.
 
-    For secrets nobody types: database passwords, the database server's backup SSH key."""
+    For secrets nobody types (database passwords, the backup copy key, TOTP secrets). A new one
+    is written only while pyinfra executes (``executing``); while it plans, detects changes or
+    runs ``--dry``, a throwaway value stands in and the store is left as it was."""
     secret = lookup(secret_name)
-    if secret is None:
-        path = store(secret_name, make())
-        sys.stderr.write(f"New secret {secret_name} generated into {path}\n")
-        secret = lookup(secret_name)
-    return secret
+    if secret is not None:
+        return secret
+    if not executing:
+        if secret_name not in _announced:
+            _announced.add(secret_name)
+            sys.stderr.write(
+                f"Secret {secret_name} is not in the store yet: an apply generates it into "
+                f"{secrets_dir() / secret_name}\n"
+            )
+        return Secret(_stand_ins.setdefault(secret_name, make()), "(generated on apply)")
+    path = store(secret_name, make())
+    sys.stderr.write(f"New secret {secret_name} generated into {path}\n")
+    stored = lookup(secret_name)
+    assert stored is not None
+    return stored
+
+
+# One stand-in per secret and process, so every place that shows a secret not generated yet
+# shows the same one; and one notice per secret.
+_stand_ins: dict[str, str] = {}
+_announced: set[str] = set()

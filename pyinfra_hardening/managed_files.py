@@ -11,23 +11,25 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
+from collections.abc import Iterator
 from importlib import resources
 from io import StringIO
 from pathlib import Path
+from typing import Any, Callable
 
 import jinja2
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
 
 
 def template_root() -> Path:
-    """The templates/ folder of a source checkout, else the copy shipped inside the package."""
-    checkout = Path(__file__).resolve().parent.parent / "templates"
-    if checkout.is_dir():
-        return checkout
-    return Path(str(resources.files("hardening") / "templates"))
+    """The templates shipped inside this package (an editable install maps them to the repo's
+    top-level templates/ folder). Nothing else is searched, so no other distribution's
+    ``templates/`` can stand in for ours."""
+    return Path(str(resources.files("pyinfra_hardening.templates")))
 
 
 _environment = jinja2.Environment(
@@ -39,7 +41,7 @@ _environment = jinja2.Environment(
 )
 
 
-def render(target_path: str, **context) -> str:
+def render(target_path: str, **context: Any) -> str:
     """Render the template that mirrors ``target_path`` (``/etc/x`` -> ``templates/etc/x.j2``)."""
     return _environment.get_template(target_path.lstrip("/") + ".j2").render(**context)
 
@@ -77,40 +79,37 @@ def print_diff(dest: str, old_lines: list[str] | None, new_content: str, secret_
     ``old_lines`` are the current lines without endings; None when the file is new."""
     host.log(f"Will {'create' if old_lines is None else 'modify'} {dest}", logger.info)
     old_text = masked(text_of(old_lines or []), secret_pattern)
-    for line in generate_color_diff(old_text.splitlines(keepends=True),
-                                    masked(new_content, secret_pattern).splitlines(keepends=True)):
+    for line in generate_color_diff(
+        old_text.splitlines(keepends=True), masked(new_content, secret_pattern).splitlines(keepends=True)
+    ):
         logger.info("  %s", line)
     logger.info("")
-
-
-def any_changed(operations: list):
-    """An ``_if`` condition for a reload: true once any of these operations has changed something.
-    (The list is copied now: a lambda over a name that is later rebound would see the new list.)"""
-    operations = list(operations)
-    return lambda: any(operation.did_change() for operation in operations)
 
 
 @operation()
 def validated_file(
     dest: str,
-    content: str,
+    content: str | Callable[[], str],
     validator: str | None,
     user: str = "root",
     group: str = "root",
     mode: str = "644",
     secret_pattern: str | None = None,
-):
+) -> Any:
     """
     Make ``dest`` hold ``content``, landing it only if ``validator`` accepts the candidate.
 
     + dest: the file to manage
-    + content: its whole desired text
+    + content: its whole desired text, or a function that returns it when the operation runs
+      (for text holding a secret that is generated into the store only on apply)
     + validator: a command with ``{}`` where the candidate's path goes, e.g. ``visudo -cf {}``;
       None for files nothing can check (the swap is still atomic)
     + user, group, mode: ownership and permissions, set on the candidate before it lands
     + secret_pattern: for a file holding secrets, a regex whose first group is a secret: the diff
       masks it, and the content travels only through owner-only files
     """
+    if callable(content):
+        content = content()
     current = host.get_fact(File, path=dest)
     if not current or host.get_fact(Sha256File, path=dest) != sha256_of(content):
         if state.config.DIFF:
@@ -131,13 +130,16 @@ def validated_file(
         )
         return
 
+    if (current["user"], current["group"]) == (user, group) and current["mode"] == int(mode):
+        host.noop(f"{dest} is as configured")
+        return
     if (current["user"], current["group"]) != (user, group):
         yield StringCommand(f"chown {user}:{group} {shlex.quote(dest)}")
     if current["mode"] != int(mode):
         yield StringCommand(f"chmod {mode} {shlex.quote(dest)}")
 
 
-def upload_secret(dest: str, content: str, user: str, group: str, mode: str):
+def upload_secret(dest: str, content: str, user: str, group: str, mode: str) -> Iterator[PyinfraCommand]:
     """Commands that put secret ``content`` at ``dest`` without it ever being readable by others.
 
     The upload lands in a file the connecting user created with mode 600 first (SFTP keeps an

@@ -14,18 +14,29 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import paramiko
+from pydantic import Field, field_validator
 from pyinfra import host, state
 from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import python, systemd
+from pyinfra.operations.util import any_changed
 
-from .files import any_changed, candidate_path, print_diff, render, sha256_of, upload_text
+from . import access_rules, fleet
+from .data_types import Flag, HostSettings, Networks, Port, described, documented_in, whole_number
+from .database import DatabaseSettings
+from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS
+from .managed_files import candidate_path, print_diff, render, sha256_of, upload_text
 from .packages import ensure_packages
-from .settings import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, Settings
+from .settings import Problem, settings_for
 from .ssh import open_transport
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
 
 FAMILIES = (4, 6)
 RULE_DIR = "/etc/iptables"
@@ -47,7 +58,96 @@ MULTICAST_LISTENER = (130, 131, 132, 143)
 CONFIRM_ATTEMPTS, CONFIRM_TIMEOUT = 3, 4.0
 
 
+class FirewallSettings(HostSettings):
+    title = "Firewall"
+
+    admin_cidrs: Networks = Field(
+        [],
+        description="networks the operators connect from; SSH is open to them (on app servers: only to them, if set)",
+    )
+    firewall: Flag = Field(
+        True,
+        description="default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)",
+    )
+    firewall_rollback_seconds: Annotated[int, whole_number(30, 600)] = Field(
+        60, description="new rules are undone after this long unless a fresh SSH connection confirms them"
+    )
+    app_tcp_ports: Annotated[
+        list[Port], described("must be a list of TCP ports, each a whole number from 1 to 65535")
+    ] = Field(
+        [80, 443, 3000, 3003],
+        json_schema_extra=documented_in("app_servers"),
+        description="TCP ports the application serves to everyone, besides SSH (guide 3.11)",
+    )
+    app_port_redirects: Annotated[
+        dict[Port, Port], described("must map a public port to the application's port, like {80: 3000, 443: 3003}")
+    ] = Field(
+        {80: 3000, 443: 3003},
+        json_schema_extra=documented_in("app_servers"),
+        description="public ports sent on to the unprivileged application (guide 3.11)",
+    )
+
+    @field_validator("app_tcp_ports")
+    @classmethod
+    def _each_port_once(cls, ports: list[int]) -> list[int]:
+        if len(set(ports)) != len(ports):
+            raise ValueError("lists a port twice")
+        return ports
+
+    def problems(self, host: Host) -> list[Problem]:
+        """Firewall data that cannot work: a redirect into a closed port, a peer nobody can name."""
+        if not self.firewall:
+            return []
+        problems = access_rules.peers_need_private_ip(host)
+        closed = [
+            f"{public} -> {private}"
+            for public, private in self.app_port_redirects.items()
+            if private not in self.app_tcp_ports
+        ]
+        if APP_SERVERS in host.groups and closed:
+            problems.append(
+                Problem(
+                    host.name,
+                    "app_port_redirects",
+                    self.app_port_redirects,
+                    f"redirects into port(s) app_tcp_ports leaves closed ({', '.join(closed)}), so that traffic "
+                    "would be dropped",
+                    "add the target port(s) to app_tcp_ports",
+                )
+            )
+        return problems
+
+
 # --- what is open to whom ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirewallPlan:
+    """What a host's rules are computed from: its roles, its settings and its peers'."""
+
+    roles: tuple[str, ...]
+    admin_cidrs: tuple[str, ...]
+    app_tcp_ports: tuple[int, ...]
+    app_port_redirects: tuple[tuple[int, int], ...]
+    database_port: int
+    # Private addresses of the inventory's app and database servers: who may reach whom.
+    app_server_ips: tuple[str, ...]
+    db_server_ips: tuple[str, ...]
+
+
+def plan_for(host: Host) -> FirewallPlan:
+    settings = settings_for(host, FirewallSettings)
+    roles = fleet.roles_of(host)
+    database_port = settings_for(host, DatabaseSettings).database_port if DB_SERVERS in roles else 0
+    return FirewallPlan(
+        roles,
+        tuple(settings.admin_cidrs),
+        tuple(settings.app_tcp_ports),
+        tuple(sorted(settings.app_port_redirects.items())),
+        database_port,
+        fleet.private_ips(host.inventory, APP_SERVERS),
+        fleet.private_ips(host.inventory, DB_SERVERS),
+    )
 
 
 @dataclass(frozen=True)
@@ -70,12 +170,12 @@ class Opening:
         return any(ipaddress.ip_address(address) in ipaddress.ip_network(source) for source in self.sources)
 
 
-def networks(addresses) -> tuple[str, ...]:
+def networks(addresses: Iterable[str]) -> tuple[str, ...]:
     """Addresses and networks as networks (``10.0.0.5`` -> ``10.0.0.5/32``), each once."""
     return tuple(dict.fromkeys(str(ipaddress.ip_network(address, strict=False)) for address in addresses))
 
 
-def openings(settings: Settings, ssh_ports: list[int]) -> list[Opening]:
+def openings(settings: FirewallPlan, ssh_ports: list[int]) -> list[Opening]:
     """What the host's roles open. SSH: an app server is the way in (to everyone, or to
     admin_cidrs when set); a database server admits the app servers, a backup server the
     database servers, both also admin_cidrs. A host in several roles gets the union."""
@@ -93,12 +193,13 @@ def openings(settings: Settings, ssh_ports: list[int]) -> list[Opening]:
     if APP_SERVERS in roles:
         result += [Opening(port, None, "the application") for port in settings.app_tcp_ports]
     if DB_SERVERS in roles:
-        result.append(Opening(settings.database_port, networks(settings.app_server_ips),
-                              "the database, for the app servers only"))
+        result.append(
+            Opening(settings.database_port, networks(settings.app_server_ips), "the database, for the app servers only")
+        )
     return result
 
 
-def ruleset(settings: Settings, family: int, opened: list[Opening]) -> str:
+def ruleset(settings: FirewallPlan, family: int, opened: list[Opening]) -> str:
     tcp = [
         {"why": opening.why, "port": opening.port, "sources": opening.sources_in(family)}
         for opening in opened
@@ -106,9 +207,14 @@ def ruleset(settings: Settings, family: int, opened: list[Opening]) -> str:
     ]
     app_server = APP_SERVERS in settings.roles
     return render(
-        RULE_FILES[family], family=family, roles=settings.roles, tcp=tcp, app_server=app_server,
+        RULE_FILES[family],
+        family=family,
+        roles=settings.roles,
+        tcp=tcp,
+        app_server=app_server,
         redirects=settings.app_port_redirects if app_server else (),
-        neighbour_discovery=NEIGHBOUR_DISCOVERY, multicast_listener=MULTICAST_LISTENER,
+        neighbour_discovery=NEIGHBOUR_DISCOVERY,
+        multicast_listener=MULTICAST_LISTENER,
     )
 
 
@@ -138,7 +244,7 @@ class FamilyState:
         return self.live_sha != self.applied_sha
 
 
-class FirewallState(FactBase):
+class FirewallState(FactBase[dict[int, FamilyState]]):
     """Per IP family: fingerprints of the saved rules, the live rules, and the live rules as
     they were when last applied (so rules flushed by hand are noticed and applied again)."""
 
@@ -153,7 +259,7 @@ class FirewallState(FactBase):
             )
         return "; ".join(lines)
 
-    def process(self, output) -> dict[int, FamilyState]:
+    def process(self, output: list[str]) -> dict[int, FamilyState]:
         result = {}
         for line in output:
             family, file_sha, live_sha, applied_sha = line.split()
@@ -163,7 +269,7 @@ class FirewallState(FactBase):
         return result
 
 
-class SshdPorts(FactBase):
+class SshdPorts(FactBase[list[int]]):
     """The ports sshd listens on, as it reads its configuration."""
 
     def command(self) -> str:
@@ -171,18 +277,18 @@ class SshdPorts(FactBase):
 
     default = list
 
-    def process(self, output) -> list[int]:
+    def process(self, output: list[str]) -> list[int]:
         return sorted({int(line) for line in output if line.strip().isdigit()})
 
 
-class OperatorAddress(FactBase):
+class OperatorAddress(FactBase[str | None]):
     """The address this run's SSH connection comes from, as the host sees it (None if the
     connection is not SSH). Read without sudo, which drops SSH_CONNECTION."""
 
     def command(self) -> str:
         return 'echo "${SSH_CONNECTION:-}"'
 
-    def process(self, output):
+    def process(self, output: list[str]) -> str | None:
         fields = output[0].split() if output else []
         return fields[0] if fields else None
 
@@ -200,7 +306,7 @@ def _restore_previous() -> str:
 
 
 @operation()
-def apply_rules(rules: dict[int, str], rollback_seconds: int):
+def apply_rules(rules: dict[int, str], rollback_seconds: int) -> Any:
     """
     Put ``rules`` (IP family -> iptables-restore text) live, with the rollback timer armed.
 
@@ -212,6 +318,7 @@ def apply_rules(rules: dict[int, str], rollback_seconds: int):
     changed = [family for family in FAMILIES if current[family].file_sha != sha256_of(rules[family])]
     drifted = [family for family in FAMILIES if family not in changed and current[family].drifted]
     if not changed and not drifted:
+        host.noop("the firewall rules are saved and live as configured")
         return
     if state.config.DIFF:
         for family in changed:
@@ -245,13 +352,16 @@ def apply_rules(rules: dict[int, str], rollback_seconds: int):
     )
 
 
-@operation()
-def persist_rules(tables: tuple[str, ...]):
-    """Save the confirmed live rules for the next boot and disarm the rollback timer. Refuses
-    if the timer has already fired: the confirmation came too late and the old rules are back."""
-    moves = " && ".join(
-        f"mv -f {shlex.quote(candidate(family))} {RULE_FILES[family]}" for family in FAMILIES
-    )
+@operation(is_idempotent=False)
+def persist_rules(tables: tuple[str, ...]) -> Any:
+    """
+    Save the confirmed live rules for the next boot and disarm the rollback timer. Refuses
+    if the timer has already fired: the confirmation came too late and the old rules are back.
+    Call it with ``_if`` (after ``apply_rules`` changed something).
+
+    + tables: the tables the rule files replace
+    """
+    moves = " && ".join(f"mv -f {shlex.quote(candidate(family))} {RULE_FILES[family]}" for family in FAMILIES)
     records = " && ".join(
         f"{live_rules(family, tables)} | sha256sum | cut -c1-64 > {STATE_DIR}/applied.v{family}" for family in FAMILIES
     )
@@ -263,25 +373,23 @@ def persist_rules(tables: tuple[str, ...]):
     )
 
 
-def confirm_ssh_gets_through(settings: Settings) -> None:
+def confirm_ssh_gets_through(address: str, port: int, rollback_seconds: int) -> None:
     """From the operator's machine: a new SSH connection (TCP, then the key exchange) must pass."""
-    where = f"{settings.ssh_address}:{settings.ssh_port}"
     try:
-        open_transport(settings.ssh_address, settings.ssh_port,
-                       attempts=CONFIRM_ATTEMPTS, connect_timeout=CONFIRM_TIMEOUT).close()
+        open_transport(address, port, attempts=CONFIRM_ATTEMPTS, connect_timeout=CONFIRM_TIMEOUT).close()
     except (paramiko.SSHException, OSError) as error:
         raise OperationError(
-            f"a fresh SSH connection to {where} did not get through the new firewall rules (no SSH "
+            f"a fresh SSH connection to {address}:{port} did not get through the new firewall rules (no SSH "
             f"key exchange in {CONFIRM_ATTEMPTS} tries: {error}). They were not saved, and the previous "
-            f"rules come back by themselves within {settings.firewall_rollback_seconds} s. Check admin_cidrs "
-            "and private_ip, then re-run."
+            f"rules come back by themselves within {rollback_seconds} s. Check admin_cidrs and private_ip, then "
+            "re-run."
         ) from None
 
 
 # --- the deploy ----------------------------------------------------------------------------------
 
 
-def _refuse_lockout(settings: Settings, opened: list[Opening], ssh_ports: list[int]) -> None:
+def _refuse_lockout(settings: FirewallPlan, opened: list[Opening], ssh_ports: list[int]) -> None:
     """Stop before anything changes when the rules would shut out this very run."""
     hijacked = [public for public, _ in settings.app_port_redirects if public in ssh_ports]
     if APP_SERVERS in settings.roles and hijacked:
@@ -292,7 +400,7 @@ def _refuse_lockout(settings: Settings, opened: list[Opening], ssh_ports: list[i
     operator = host.get_fact(OperatorAddress, _sudo=False)
     ssh = [opening for opening in opened if opening.port in ssh_ports]
     if operator and not any(opening.admits(operator) for opening in ssh):
-        allowed = ", ".join(sorted({source for opening in ssh for source in opening.sources})) or "nobody"
+        allowed = ", ".join(sorted({source for opening in ssh for source in opening.sources or ()})) or "nobody"
         raise OperationError(
             f"{host.name}: the firewall would admit SSH only from {allowed}, but this run connects from "
             f"{operator}. Add your network to admin_cidrs (or reach this host through an app server "
@@ -301,25 +409,54 @@ def _refuse_lockout(settings: Settings, opened: list[Opening], ssh_ports: list[i
 
 
 @deploy("Firewall")
-def firewall(settings: Settings):
-    if not settings.firewall:
+def firewall() -> None:
+    """
+    Default-drop iptables rules for IPv4 and IPv6, opened per role from the inventory, applied
+    with a rollback timer that a fresh SSH connection must disarm (see the module's docstring).
+    Nothing with ``firewall = False``.
+
+    Example:
+
+    .. code:: python
+
+        from pyinfra_hardening import firewall
+        firewall.firewall()
+    """
+    if not settings_for(host, FirewallSettings).firewall:
         return
     ensure_packages("Install iptables and netfilter-persistent", ["iptables", "iptables-persistent"])
     ssh_ports = host.get_fact(SshdPorts)
     if not ssh_ports:
         raise OperationError(f"{host.name}: could not read sshd's port from `sshd -T`; is sshd's configuration valid?")
-    opened = openings(settings, ssh_ports)
-    _refuse_lockout(settings, opened, ssh_ports)
-    apply_firewall(settings, {family: ruleset(settings, family, opened) for family in FAMILIES})
-    systemd.service(name="netfilter-persistent loads the saved rules at boot", service="netfilter-persistent",
-                    running=None, enabled=True)
+    plan = plan_for(host)
+    opened = openings(plan, ssh_ports)
+    _refuse_lockout(plan, opened, ssh_ports)
+    apply_firewall({family: ruleset(plan, family, opened) for family in FAMILIES})
+    systemd.service(
+        name="netfilter-persistent loads the saved rules at boot",
+        service="netfilter-persistent",
+        running=None,
+        enabled=True,
+    )
 
 
-def apply_firewall(settings: Settings, rules: dict[int, str]) -> None:
+def apply_firewall(rules: dict[int, str]) -> None:
     """The three steps of a change; each after the first runs only if the rules changed."""
-    applied = apply_rules(name="Firewall: test the rules, arm the rollback timer, go live", rules=rules,
-                          rollback_seconds=settings.firewall_rollback_seconds)
-    python.call(name="Firewall: prove a fresh SSH connection gets through", function=confirm_ssh_gets_through,
-                settings=settings, _if=any_changed([applied]))
-    persist_rules(name="Firewall: save the rules for boot, disarm the rollback timer", tables=tables_of(rules[4]),
-                  _if=any_changed([applied]))
+    rollback_seconds = settings_for(host, FirewallSettings).firewall_rollback_seconds
+    applied = apply_rules(
+        name="Firewall: test the rules, arm the rollback timer, go live", rules=rules, rollback_seconds=rollback_seconds
+    )
+    address, port = fleet.ssh_address(host)
+    python.call(
+        name="Firewall: prove a fresh SSH connection gets through",
+        function=confirm_ssh_gets_through,
+        address=address,
+        port=port,
+        rollback_seconds=rollback_seconds,
+        _if=any_changed(applied),
+    )
+    persist_rules(
+        name="Firewall: save the rules for boot, disarm the rollback timer",
+        tables=tables_of(rules[4]),
+        _if=any_changed(applied),
+    )

@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
 from pyinfra.operations import systemd
 
+from .data_types import HostSettings, one_of
 from .packages import ensure_packages
-from .settings import Settings
+from .settings import settings_for
 
 
-class InContainer(FactBase):
+class TimeSyncSettings(HostSettings):
+    title = "Clock"
+
+    time_sync_service: Annotated[str, one_of("systemd-timesyncd", "chrony")] = Field(
+        "systemd-timesyncd", description="keeps the clock right; TOTP codes and logs depend on it"
+    )
+
+
+class InContainer(FactBase[bool]):
     """True inside a container, where time daemons refuse to start and the host keeps time."""
 
     def command(self) -> str:
         return "systemd-detect-virt --container >/dev/null 2>&1 && echo yes || echo no"
 
-    def process(self, output) -> bool:
+    def process(self, output: list[str]) -> bool:
         return output[0].strip() == "yes"
 
 
 @deploy("Time sync")
-def time_sync(settings: Settings):
-    service = settings.time_sync_service
+def time_sync() -> None:
+    """
+    Install ``time_sync_service`` and enable it at boot (and run it, outside containers).
+
+    Example:
+
+    .. code:: python
+
+        from pyinfra_hardening import timesync
+        timesync.time_sync()
+    """
+    service = settings_for(host, TimeSyncSettings).time_sync_service
     ensure_packages(f"Install {service}", [service])
     systemd.service(
         name=f"Enable {service} at boot" + ("" if host.get_fact(InContainer) else " and run it"),

@@ -15,21 +15,30 @@ import logging
 import shlex
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import paramiko
+from pydantic import Field
 from pyinfra import host
 from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
 from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import python
+from pyinfra.operations.util import any_changed
 
-from . import backups, totp
-from .files import any_changed, render, sha256_of, text_of, upload_secret, validated_file
+from . import access_rules, compat, fleet, secret_store, totp
+from .accounts import AccountSettings, Admin, admins_of
+from .data_types import FilePath, Flag, HostSettings, LoginName, LoginNames
+from .managed_files import render, sha256_of, text_of, upload_secret, validated_file
 from .packages import ensure_packages
-from .secrets import Secret
-from .settings import Settings
+from .settings import Problem, settings_for, validated
 from .ssh_login import answers_for
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
 
 MAIN_CONFIG = "/etc/ssh/sshd_config"
 DROP_IN_DIR = "/etc/ssh/sshd_config.d"
@@ -57,8 +66,12 @@ class CryptoProfile:
     # Key exchanges added to the policy's own, so that pyinfra can connect at all.
     added_kex: tuple[str, ...] = ()
     ciphers: tuple[str, ...] = (
-        "chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes256-ctr", "aes192-ctr",
-        "aes128-gcm@openssh.com", "aes128-ctr",
+        "chacha20-poly1305@openssh.com",
+        "aes256-gcm@openssh.com",
+        "aes256-ctr",
+        "aes192-ctr",
+        "aes128-gcm@openssh.com",
+        "aes128-ctr",
     )
     host_key_algorithms: tuple[str, ...] = ("ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256")
 
@@ -69,9 +82,15 @@ _ETM_512_FIRST = ("hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.co
 CRYPTO_PROFILES = {
     ("Debian", 12): CryptoProfile(
         "Hardened Debian 12 (version 3)",
-        kex=("sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com", "curve25519-sha256",
-             "curve25519-sha256@libssh.org", "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
-             "diffie-hellman-group-exchange-sha256"),
+        kex=(
+            "sntrup761x25519-sha512",
+            "sntrup761x25519-sha512@openssh.com",
+            "curve25519-sha256",
+            "curve25519-sha256@libssh.org",
+            "diffie-hellman-group16-sha512",
+            "diffie-hellman-group18-sha512",
+            "diffie-hellman-group-exchange-sha256",
+        ),
         macs=_ETM_256_FIRST,
     ),
     ("Debian", 13): CryptoProfile(
@@ -82,45 +101,126 @@ CRYPTO_PROFILES = {
     ),
     ("Ubuntu", 22): CryptoProfile(
         "Hardened Ubuntu Server 22.04 LTS (version 6)",
-        kex=("sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
-             "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
-             "diffie-hellman-group-exchange-sha256"),
+        kex=(
+            "sntrup761x25519-sha512@openssh.com",
+            "curve25519-sha256",
+            "curve25519-sha256@libssh.org",
+            "diffie-hellman-group16-sha512",
+            "diffie-hellman-group18-sha512",
+            "diffie-hellman-group-exchange-sha256",
+        ),
         macs=_ETM_256_FIRST,
     ),
     ("Ubuntu", 24): CryptoProfile(
         "Hardened Ubuntu Server 24.04 LTS (version 2)",
-        kex=("sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
-             "diffie-hellman-group18-sha512", "diffie-hellman-group-exchange-sha256",
-             "diffie-hellman-group16-sha512"),
+        kex=(
+            "sntrup761x25519-sha512@openssh.com",
+            "curve25519-sha256",
+            "curve25519-sha256@libssh.org",
+            "diffie-hellman-group18-sha512",
+            "diffie-hellman-group-exchange-sha256",
+            "diffie-hellman-group16-sha512",
+        ),
         macs=_ETM_512_FIRST,
     ),
 }
 
 
+class SshSettings(HostSettings):
+    title = "SSH"
+
+    ssh_two_factor: Flag = Field(
+        True, description="SSH needs the key and a TOTP code from the admin's phone (guide 3.10)"
+    )
+    ssh_two_factor_strict: Flag = Field(
+        False, description="refuse admins not enrolled yet (otherwise they log in with key + password)"
+    )
+    ssh_strong_crypto: Flag = Field(
+        True, description="only the ciphers, key exchanges, MACs and host keys of ssh-audit's hardened policy"
+    )
+    ssh_allow_users: LoginNames = Field(
+        [], description="if set, only these users may log in over SSH (every admin must be listed)"
+    )
+    ssh_allow_groups: LoginNames = Field(
+        [], description="if set, only members of these groups may log in over SSH (admin_group must be listed)"
+    )
+    ssh_probe_user: LoginName | None = Field(
+        None, description="admin whose fresh login proves access before password and root login are turned off"
+    )
+    ssh_probe_key: FilePath | None = Field(
+        None, description="that admin's private key on the operator's machine (default: the key pyinfra connects with)"
+    )
+
+    def problems(self, host: Host) -> list[Problem]:
+        accounts, _ = validated(host, AccountSettings)
+        if accounts is None:
+            return []  # its own problems are reported by AccountSettings
+        problems = access_rules.ssh_lockout(host, self, accounts)
+        enrolled = [entry.name for entry in accounts.admin_users if entry.two_factor and self.ssh_two_factor]
+        for name in enrolled:
+            try:
+                found = totp.problem_with(
+                    secret_store.lookup(totp.secret_name(name)), secret_store.lookup(totp.scratch_name(name))
+                )
+            except secret_store.SecretStoreError as error:
+                found = str(error)
+            if found:
+                problems.append(
+                    Problem(
+                        host.name,
+                        "admin_users",
+                        name,
+                        f"has a bad secret: {found}",
+                        "delete both TOTP files of this admin from the store to generate new ones",
+                    )
+                )
+        return problems
+
+    def probe_user(self, admins: Sequence[Admin]) -> str:
+        return self.ssh_probe_user or admins[0].name
+
+    def probe_key(self, host: Host) -> str | None:
+        return str(Path(self.ssh_probe_key).expanduser()) if self.ssh_probe_key else fleet.connect_key(host)
+
+    def not_enrolled(self, admins: Sequence[Admin]) -> list[str]:
+        """Admins who log in with key + password until they enroll (none when 2FA is off)."""
+        return [admin.name for admin in admins if not admin.two_factor] if self.ssh_two_factor else []
+
+
+@dataclass(frozen=True)
+class MatchBlock:
+    """An extra ``Match User`` block for the managed drop-in (an account with rules of its own,
+    such as the backup drop box's); the user is added to the allow lists when they are set."""
+
+    user: str
+    comment: str
+    directives: tuple[str, ...]
+
+
 # --- facts ---------------------------------------------------------------------------------------
 
 
-class RsaHostKeyBits(FactBase):
+class RsaHostKeyBits(FactBase[int | None]):
     """Size of the RSA host key, or None when there is none."""
 
     def command(self) -> str:
         return f"ssh-keygen -lf {RSA_HOST_KEY}.pub 2>/dev/null | cut -d' ' -f1 || true"
 
-    def process(self, output):
+    def process(self, output: list[str]) -> int | None:
         return int(output[0]) if output and output[0].strip().isdigit() else None
 
 
-class WeakModuli(FactBase):
+class WeakModuli(FactBase[int]):
     """How many Diffie-Hellman group-exchange moduli are smaller than the policy allows."""
 
     def command(self) -> str:
         return f"awk '!/^#/ && $5 < {MIN_MODULUS_BITS - 1}' /etc/ssh/moduli 2>/dev/null | wc -l"
 
-    def process(self, output) -> int:
+    def process(self, output: list[str]) -> int:
         return int(output[0])
 
 
-class SshdDropIns(FactBase):
+class SshdDropIns(FactBase[list[str]]):
     """The drop-in files sshd reads, in its order."""
 
     def command(self) -> str:
@@ -128,27 +228,27 @@ class SshdDropIns(FactBase):
 
     default = list
 
-    def process(self, output):
+    def process(self, output: list[str]) -> list[str]:
         return sorted(line.strip() for line in output if line.strip())
 
 
-class SshdUnit(FactBase):
+class SshdUnit(FactBase[str]):
     """The systemd unit of the SSH daemon: ssh.service on Debian and Ubuntu, sshd elsewhere."""
 
     def command(self) -> str:
         return "systemctl list-unit-files ssh.service >/dev/null 2>&1 && echo ssh.service || echo sshd.service"
 
-    def process(self, output) -> str:
+    def process(self, output: list[str]) -> str:
         return output[0].strip()
 
 
-class FirstLineSha256(FactBase):
+class FirstLineSha256(FactBase[str | None]):
     """SHA-256 of a file's first line (a secret's fingerprint, so the secret never travels back)."""
 
     def command(self, path: str) -> str:
         return f"test -f {shlex.quote(path)} && head -n1 {shlex.quote(path)} | tr -d '\\n' | sha256sum || true"
 
-    def process(self, output):
+    def process(self, output: list[str]) -> str | None:
         return output[0].split()[0] if output and output[0].strip() else None
 
 
@@ -160,20 +260,20 @@ def sshd_validator(dest: str, probe_user: str, expect: list[str]) -> str:
     place of ``dest``, must pass ``sshd -t`` and show ``expect`` in ``sshd -T`` for the admin."""
     relative = dest.removeprefix("/etc/ssh/")
     checks = " && ".join(
-        f"(grep -qix {shlex.quote(line)} \"$dir/effective\" || "
+        f'(grep -qix {shlex.quote(line)} "$dir/effective" || '
         f"(echo 'sshd would not apply: {line} (a file read earlier sets it)' >&2; false))"
         for line in expect
     )
     return (
-        "(dir=$(mktemp -d) && cp -a /etc/ssh/. \"$dir/\" && cp {} \"$dir/" + relative + "\" && "
-        "sed -i \"s#/etc/ssh/#$dir/#g\" \"$dir/sshd_config\" && "
-        "sshd -t -f \"$dir/sshd_config\" && "
-        f"sshd -T -f \"$dir/sshd_config\" -C user={probe_user},host=localhost,addr=127.0.0.1 "
-        "> \"$dir/effective\" && " + (checks or "true") + "; status=$?; rm -rf \"$dir\"; exit $status)"
+        '(dir=$(mktemp -d) && cp -a /etc/ssh/. "$dir/" && cp {} "$dir/' + relative + '" && '
+        'sed -i "s#/etc/ssh/#$dir/#g" "$dir/sshd_config" && '
+        'sshd -t -f "$dir/sshd_config" && '
+        f'sshd -T -f "$dir/sshd_config" -C user={probe_user},host=localhost,addr=127.0.0.1 '
+        '> "$dir/effective" && ' + (checks or "true") + '; status=$?; rm -rf "$dir"; exit $status)'
     )
 
 
-def expected_effective(settings: Settings, final: bool) -> list[str]:
+def expected_effective(settings: SshSettings, final: bool) -> list[str]:
     """What ``sshd -T`` must print for the probe admin once the candidate is in place."""
     lines = [f"authenticationmethods {authentication_methods(settings)}", "pubkeyauthentication yes"]
     if final:
@@ -183,7 +283,7 @@ def expected_effective(settings: Settings, final: bool) -> list[str]:
     return lines
 
 
-def authentication_methods(settings: Settings) -> str:
+def authentication_methods(settings: SshSettings) -> str:
     return "publickey,keyboard-interactive" if settings.ssh_two_factor else "publickey"
 
 
@@ -191,8 +291,12 @@ def authentication_methods(settings: Settings) -> str:
 
 
 @operation()
-def rsa_host_key(bits: int):
-    """An RSA host key of at least ``bits`` bits (clients see a new RSA fingerprint once)."""
+def rsa_host_key(bits: int) -> Any:
+    """
+    An RSA host key of at least ``bits`` bits (clients see a new RSA fingerprint once).
+
+    + bits: the smallest size kept
+    """
     current = host.get_fact(RsaHostKeyBits)
     if current is not None and current >= bits:
         host.noop(f"RSA host key has {current} bits")
@@ -202,7 +306,8 @@ def rsa_host_key(bits: int):
 
 
 @operation()
-def ed25519_host_key():
+def ed25519_host_key() -> Any:
+    """An ed25519 host key, made if there is none."""
     if host.get_fact(File, path=ED25519_HOST_KEY):
         host.noop("ed25519 host key exists")
         return
@@ -210,7 +315,7 @@ def ed25519_host_key():
 
 
 @operation()
-def strong_moduli():
+def strong_moduli() -> Any:
     """Drop group-exchange moduli under the policy's minimum size from /etc/ssh/moduli."""
     if not host.get_fact(WeakModuli):
         host.noop("no weak moduli")
@@ -222,13 +327,18 @@ def strong_moduli():
 
 
 @operation()
-def totp_secret_file(user: str, secret: Secret, scratch_codes: Secret):
-    """The admin's ~/.google_authenticator, written only when its secret differs.
+def totp_secret_file(user: str) -> Any:
+    """
+    The admin's ~/.google_authenticator, written only when its secret differs.
 
     The PAM module rewrites the file at each login (used codes, rate limits, spent scratch
-    codes), so only the secret on its first line is compared: a re-run never rotates it.
+    codes), so only the secret on its first line is compared: a re-run never rotates it. A
+    secret the store lacks is generated there when the operation runs (never on ``--dry``).
+
+    + user: the admin
     """
     path = f"/home/{user}/.google_authenticator"
+    secret, scratch_codes = totp.enroll(user, compat.executing())
     wanted = sha256_of(secret.reveal())
     if host.get_fact(FirstLineSha256, path=path) == wanted:
         host.noop(f"{user} is enrolled with the stored TOTP secret")
@@ -276,10 +386,14 @@ def keywords_of(config: str) -> set[str]:
     return found
 
 
-@operation()
-def reload_sshd(unit: str):
-    """Reload a running sshd (existing sessions stay). A socket-activated one that is not
-    running yet reads the new configuration when it starts."""
+@operation(is_idempotent=False)
+def reload_sshd(unit: str) -> Any:
+    """
+    Reload a running sshd (existing sessions stay). A socket-activated one that is not
+    running yet reads the new configuration when it starts. Call it with ``_if``.
+
+    + unit: sshd's systemd unit
+    """
     yield StringCommand(f"if systemctl is-active --quiet {unit}; then systemctl reload {unit}; fi")
 
 
@@ -295,27 +409,39 @@ logging.getLogger(PROBE_LOG).setLevel(logging.CRITICAL)
 logging.getLogger(PROBE_LOG).propagate = False
 
 
-def probe_login(settings: Settings) -> None:
-    """Log in as the probe admin, as the operator would; raise with the reason if refused."""
-    admin = settings.admin(settings.probe_user)
-    where = f"{settings.probe_user}@{settings.ssh_address}:{settings.ssh_port}"
+@dataclass(frozen=True)
+class Probe:
+    """A fresh login as an admin, from the operator's machine, as the operator would log in."""
+
+    user: str
+    key: str | None  # the private key file; None: the keys in the operator's ssh-agent
+    address: str
+    port: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.user}@{self.address}:{self.port}"
+
+
+def probe_login(probe: Probe) -> None:
+    """Log in as the probe admin; raise with the reason if refused."""
     transport = None
     try:
-        transport = open_transport(settings.ssh_address, settings.ssh_port)
-        remaining = _offer_keys(transport, admin.name, settings.probe_key, where)
+        transport = open_transport(probe.address, probe.port)
+        remaining = _offer_keys(transport, probe.user, probe.key, probe.where)
         if not transport.is_authenticated() and "keyboard-interactive" in remaining:
             # A TOTP code, or the password of an admin not enrolled yet: as pyinfra answers.
-            transport.auth_interactive(admin.name, answers_for(transport, admin.name))
+            transport.auth_interactive(probe.user, answers_for(transport, probe.user))
         if not transport.is_authenticated():
-            raise ProbeFailed(f"{where} was not authenticated")
+            raise ProbeFailed(f"{probe.where} was not authenticated")
         channel = transport.open_session(timeout=20)
         channel.exec_command("true")
         if channel.recv_exit_status() != 0:
-            raise ProbeFailed(f"{where} logged in but could not run a command")
+            raise ProbeFailed(f"{probe.where} logged in but could not run a command")
     except ProbeFailed as error:
-        raise ProbeFailed(_probe_message(settings, str(error))) from None
+        raise ProbeFailed(_probe_message(probe, str(error))) from None
     except (paramiko.SSHException, OSError, ValueError) as error:
-        raise ProbeFailed(_probe_message(settings, f"{where}: {type(error).__name__}: {error}")) from None
+        raise ProbeFailed(_probe_message(probe, f"{probe.where}: {type(error).__name__}: {error}")) from None
     finally:
         if transport is not None:
             transport.close()
@@ -356,9 +482,9 @@ def open_transport(address: str, port: int, attempts: int = 20, connect_timeout:
     raise AssertionError("unreachable")
 
 
-def _probe_message(settings: Settings, reason: str) -> str:
+def _probe_message(probe: Probe, reason: str) -> str:
     return (
-        f"a fresh SSH login as admin {settings.probe_user} failed ({reason}). Password and root "
+        f"a fresh SSH login as admin {probe.user} failed ({reason}). Password and root "
         f"login were left as they were. Check the admin's key (ssh_probe_key) and TOTP secret, then re-run."
     )
 
@@ -366,7 +492,7 @@ def _probe_message(settings: Settings, reason: str) -> str:
 # --- the deploy ----------------------------------------------------------------------------------
 
 
-def crypto_profile(settings: Settings) -> CryptoProfile | None:
+def crypto_profile(settings: SshSettings) -> CryptoProfile | None:
     if not settings.ssh_strong_crypto:
         return None
     distribution = host.get_fact(LinuxDistribution)
@@ -380,17 +506,25 @@ def crypto_profile(settings: Settings) -> CryptoProfile | None:
     return CRYPTO_PROFILES[key]
 
 
-def render_drop_in(settings: Settings, crypto: CryptoProfile | None, final: bool) -> str:
+def render_drop_in(
+    settings: SshSettings,
+    crypto: CryptoProfile | None,
+    probe_user: str,
+    final: bool,
+    match_blocks: Sequence[MatchBlock] = (),
+) -> str:
+    """The managed drop-in: stage 1 (``final=False``) or the final one."""
+    extra_users = [block.user for block in match_blocks]
     return render(
         MANAGED_DROP_IN,
         final=final,
         two_factor=settings.ssh_two_factor,
         methods=authentication_methods(settings),
-        allow_users=settings.ssh_allow_users,
-        allow_groups=settings.ssh_allow_groups,
+        allow_users=[*settings.ssh_allow_users, *extra_users] if settings.ssh_allow_users else [],
+        allow_groups=[*settings.ssh_allow_groups, *extra_users] if settings.ssh_allow_groups else [],
         crypto=crypto,
-        probe_user=settings.probe_user,
-        backup_account=backups.sshd_match_block(settings),
+        probe_user=probe_user,
+        match_blocks=match_blocks,
     )
 
 
@@ -404,25 +538,47 @@ def main_config_with_include(lines: list[str]) -> str | None:
 
 
 @deploy("SSH")
-def harden_ssh(settings: Settings):
+def harden(match_blocks: Sequence[MatchBlock] = ()) -> None:
+    """
+    Harden sshd: keys only, TOTP as a second factor, ssh-audit's hardened crypto, no root or
+    password login, proven by a fresh admin login before the last step (see the module's
+    docstring). Apply after ``accounts.admin_users`` (the probe logs in as an admin).
+
+    + match_blocks: extra ``Match User`` blocks for accounts with rules of their own
+
+    Example:
+
+    .. code:: python
+
+        from pyinfra_hardening import accounts, ssh
+        accounts.admin_users()
+        ssh.harden()
+    """
+    settings = settings_for(host, SshSettings)
+    admins = admins_of(host)
     crypto = crypto_profile(settings)
     unit = host.get_fact(SshdUnit)
+    probe_user = settings.probe_user(admins)
     changed = []  # operations after which sshd must reload
-    not_enrolled = settings.admins_without_two_factor()
+    not_enrolled = settings.not_enrolled(admins)
 
     if settings.ssh_two_factor:
         ensure_packages("Install the TOTP PAM module", ["libpam-google-authenticator"])
-        for admin in settings.admin_users:
-            if admin.totp_secret:
-                totp_secret_file(name=f"TOTP enrollment of {admin.name}", user=admin.name,
-                                 secret=admin.totp_secret, scratch_codes=admin.totp_scratch_codes)
+        for admin in admins:
+            if admin.two_factor:
+                totp_secret_file(name=f"TOTP enrollment of {admin.name}", user=admin.name)
         if not_enrolled and not settings.ssh_two_factor_strict:
             host.log(f"Not enrolled in TOTP yet (key + password until they are): {', '.join(not_enrolled)}")
     strict = settings.ssh_two_factor_strict or not not_enrolled
-    pam_text = pam_sshd_lines(host.get_fact(FileContents, path=PAM_SSHD) or [],
-                              totp_pam_line(strict) if settings.ssh_two_factor else None)
-    validated_file(name="PAM for sshd: TOTP module first" if settings.ssh_two_factor else "PAM for sshd: no TOTP",
-                   dest=PAM_SSHD, content=pam_text, validator=None)
+    pam_text = pam_sshd_lines(
+        host.get_fact(FileContents, path=PAM_SSHD) or [], totp_pam_line(strict) if settings.ssh_two_factor else None
+    )
+    validated_file(
+        name="PAM for sshd: TOTP module first" if settings.ssh_two_factor else "PAM for sshd: no TOTP",
+        dest=PAM_SSHD,
+        content=pam_text,
+        validator=None,
+    )
 
     if crypto:
         changed.append(rsa_host_key(name=f"RSA host key of {MIN_RSA_BITS} bits", bits=MIN_RSA_BITS))
@@ -431,36 +587,51 @@ def harden_ssh(settings: Settings):
 
     main_text = main_config_with_include(host.get_fact(FileContents, path=MAIN_CONFIG) or [])
     if main_text is not None:
-        changed.append(validated_file(
-            name=f"{MAIN_CONFIG} reads {DROP_IN_DIR} first", dest=MAIN_CONFIG, content=main_text,
-            validator=sshd_validator(MAIN_CONFIG, settings.probe_user, []),
-        ))
+        changed.append(
+            validated_file(
+                name=f"{MAIN_CONFIG} reads {DROP_IN_DIR} first",
+                dest=MAIN_CONFIG,
+                content=main_text,
+                validator=sshd_validator(MAIN_CONFIG, probe_user, []),
+            )
+        )
 
-    final = render_drop_in(settings, crypto, final=True)
+    final = render_drop_in(settings, crypto, probe_user, True, match_blocks)
     current = host.get_fact(FileContents, path=MANAGED_DROP_IN)
     if current is None or text_of(current) != final:
         staged = validated_file(
             name="sshd drop-in, stage 1: hardened, password and root login as they were",
-            dest=MANAGED_DROP_IN, content=render_drop_in(settings, crypto, final=False),
-            validator=sshd_validator(MANAGED_DROP_IN, settings.probe_user, expected_effective(settings, False)),
+            dest=MANAGED_DROP_IN,
+            content=render_drop_in(settings, crypto, probe_user, False, match_blocks),
+            validator=sshd_validator(MANAGED_DROP_IN, probe_user, expected_effective(settings, False)),
         )
-        reload_sshd(name=f"Reload {unit} (stage 1)", unit=unit, _if=any_changed([*changed, staged]))
-        python.call(name=f"Prove a fresh SSH login as {settings.probe_user} works", function=probe_login,
-                    settings=settings)
-        changed = [validated_file(
-            name="sshd drop-in, stage 2: no password or root login",
-            dest=MANAGED_DROP_IN, content=final,
-            validator=sshd_validator(MANAGED_DROP_IN, settings.probe_user, expected_effective(settings, True)),
-        )]
+        reload_sshd(name=f"Reload {unit} (stage 1)", unit=unit, _if=any_changed(*changed, staged))
+        address, port = fleet.ssh_address(host)
+        python.call(
+            name=f"Prove a fresh SSH login as {probe_user} works",
+            function=probe_login,
+            probe=Probe(probe_user, settings.probe_key(host), address, port),
+        )
+        changed = [
+            validated_file(
+                name="sshd drop-in, stage 2: no password or root login",
+                dest=MANAGED_DROP_IN,
+                content=final,
+                validator=sshd_validator(MANAGED_DROP_IN, probe_user, expected_effective(settings, True)),
+            )
+        ]
 
     # After the proof: another drop-in (cloud-init's) may be what allows password login today.
     managed = keywords_of(final)
     for path in host.get_fact(SshdDropIns):
         lines = host.get_fact(FileContents, path=path) or []
         if path != MANAGED_DROP_IN and keywords_of("\n".join(lines)) & managed:
-            changed.append(validated_file(
-                name=f"Neutralise settings in {path} that 00-hardening.conf owns", dest=path,
-                content=neutralise(lines, managed), validator=sshd_validator(path, settings.probe_user, []),
-            ))
-    reload_sshd(name=f"Reload {unit}", unit=unit, _if=any_changed(changed))
-
+            changed.append(
+                validated_file(
+                    name=f"Neutralise settings in {path} that 00-hardening.conf owns",
+                    dest=path,
+                    content=neutralise(lines, managed),
+                    validator=sshd_validator(path, probe_user, []),
+                )
+            )
+    reload_sshd(name=f"Reload {unit}", unit=unit, _if=any_changed(*changed))

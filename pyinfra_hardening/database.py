@@ -13,16 +13,25 @@ import hashlib
 import json
 import shlex
 from dataclasses import dataclass, field
+from secrets import token_urlsafe
+from typing import TYPE_CHECKING, Any
 
+from pydantic import Field, field_validator
 from pyinfra import host, logger, state
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.facts.server import Users
 from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
 
-from .files import any_changed, masked, render, upload_secret, validated_file
+from . import access_rules, compat, fleet, secret_store
+from .data_types import HostSettings, Port, SqlName, documented_in
+from .managed_files import masked, render, upload_secret, validated_file
 from .packages import ensure_packages
-from .secrets import Secret
-from .settings import Database, Settings
+from .secret_store import Secret
+from .settings import Problem, settings_for
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
 
 SERVER_CONFIG = "/etc/mysql/mariadb.conf.d/99-hardening.cnf"  # read last of the drop-ins: its values win
 SQL_STAGING = "/root/.pyinfra-hardening.sql"
@@ -34,6 +43,75 @@ NO_LOGIN_SHELLS = ("/bin/false", "/usr/sbin/nologin", "/sbin/nologin")
 # Authentication strings that let no password in: Debian's root@localhost has "invalid".
 NO_PASSWORD = ("invalid", "")
 PASSWORD_HASH_SECRET = r"PASSWORD '([^']*)'"
+
+
+APP_DATABASE_PASSWORD = "app-database-password"
+BACKUP_DUMP_PASSWORD = "backup-dump-password"
+
+
+class DatabaseSettings(HostSettings):
+    title = "Database"
+
+    database_port: Port = Field(
+        3306,
+        json_schema_extra=documented_in("db_servers"),
+        description="the database's TCP port; only the app servers' private addresses may reach it (guide 3.11)",
+    )
+    app_database: SqlName = Field(
+        "application",
+        json_schema_extra=documented_in("db_servers"),
+        description="the application's database (guide 4.6)",
+    )
+    app_database_user: SqlName = Field(
+        "application",
+        json_schema_extra=documented_in("db_servers"),
+        description="its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6)",
+    )
+
+    @field_validator("app_database", "app_database_user")
+    @classmethod
+    def _not_root(cls, name: str) -> str:
+        if name == "root":
+            raise ValueError("must be 1 to 32 of A-Z a-z 0-9 _ (and not root)")
+        return name
+
+    def problems(self, host: Host) -> list[Problem]:
+        problems = access_rules.needs_private_ip(host, "MariaDB listens only on the private address")
+        try:
+            secret_store.lookup(APP_DATABASE_PASSWORD)
+        except secret_store.SecretStoreError as error:
+            problems.append(
+                Problem(host.name, "app_database_user", self.app_database_user, "has an unsafe secret", str(error))
+            )
+        return problems
+
+
+def random_password() -> str:
+    return token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class Database:
+    """MariaDB on a database server, and the application's account (guide 3.11.1, 4.6)."""
+
+    port: int
+    bind_address: str  # the host's private address, never 0.0.0.0
+    name: str
+    user: str
+    app_hosts: tuple[str, ...]  # the app servers' private addresses: where the account may connect from
+
+
+def database_of(host: Host) -> Database:
+    settings = settings_for(host, DatabaseSettings)
+    bind_address = settings_for(host, fleet.FleetSettings).private_ip
+    assert bind_address is not None  # DatabaseSettings.problems() refuses a host without one
+    return Database(
+        settings.database_port,
+        bind_address,
+        settings.app_database,
+        settings.app_database_user,
+        fleet.private_ips(host.inventory, fleet.APP_SERVERS),
+    )
 
 
 def config_validator(bind_address: str) -> str:
@@ -65,16 +143,19 @@ def schema_pattern(database: str) -> str:
 
 # --- what MariaDB reports ------------------------------------------------------------------------
 
-STATE_QUERY = " ".join((
-    "SELECT 'account', User, Host, Priv FROM mysql.global_priv;",
-    "SELECT 'schema', GRANTEE, TABLE_SCHEMA, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES;",
-    "SELECT 'other', GRANTEE FROM information_schema.TABLE_PRIVILEGES;",
-    "SELECT 'other', GRANTEE FROM information_schema.COLUMN_PRIVILEGES;",
-    "SELECT 'other', CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.procs_priv;",
-    "SELECT 'other', CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.roles_mapping;",
-    "SELECT 'database', SCHEMA_NAME FROM information_schema.SCHEMATA;",
-    "SELECT 'test-grant', Db, User, Host FROM mysql.db WHERE Db LIKE 'test%';",
-))
+STATE_QUERY = " ".join(
+    (
+        "SELECT 'account', User, Host, Priv FROM mysql.global_priv;",
+        "SELECT 'schema', GRANTEE, TABLE_SCHEMA, PRIVILEGE_TYPE, IS_GRANTABLE "
+        "FROM information_schema.SCHEMA_PRIVILEGES;",
+        "SELECT 'other', GRANTEE FROM information_schema.TABLE_PRIVILEGES;",
+        "SELECT 'other', GRANTEE FROM information_schema.COLUMN_PRIVILEGES;",
+        "SELECT 'other', CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.procs_priv;",
+        "SELECT 'other', CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.roles_mapping;",
+        "SELECT 'database', SCHEMA_NAME FROM information_schema.SCHEMATA;",
+        "SELECT 'test-grant', Db, User, Host FROM mysql.db WHERE Db LIKE 'test%';",
+    )
+)
 
 
 @dataclass
@@ -86,7 +167,7 @@ class MariadbState:
     test_grants: list = field(default_factory=list)
 
 
-class Mariadb(FactBase):
+class Mariadb(FactBase[MariadbState | None]):
     """Accounts, privileges and databases, read as root over the local socket; None when MariaDB
     is not installed or not running yet."""
 
@@ -96,7 +177,7 @@ class Mariadb(FactBase):
             f"mariadb --batch --skip-column-names -e {shlex.quote(STATE_QUERY)}"
         )
 
-    def process(self, output) -> MariadbState | None:
+    def process(self, output: list[str]) -> MariadbState | None:
         if not output:
             return None
         state = MariadbState()
@@ -116,18 +197,20 @@ class Mariadb(FactBase):
         return state
 
 
-class MariadbDataDirectory(FactBase):
+class MariadbDataDirectory(FactBase[str | None]):
     """The data directory, as the server reads its configuration."""
 
     def command(self) -> str:
-        return ("command -v mariadbd >/dev/null || exit 0; "
-                "mariadbd --help --verbose 2>/dev/null | awk '$1 == \"datadir\" {print $2}'")
+        return (
+            "command -v mariadbd >/dev/null || exit 0; "
+            "mariadbd --help --verbose 2>/dev/null | awk '$1 == \"datadir\" {print $2}'"
+        )
 
-    def process(self, output):
+    def process(self, output: list[str]) -> str | None:
         return output[0].strip().rstrip("/") if output and output[0].strip() else None
 
 
-class NotOwnedBy(FactBase):
+class NotOwnedBy(FactBase[list[str]]):
     """Up to ten paths under ``path`` whose owner or group is not ``user``."""
 
     def command(self, path: str, user: str) -> str:
@@ -135,15 +218,16 @@ class NotOwnedBy(FactBase):
 
     default = list
 
-    def process(self, output) -> list[str]:
+    def process(self, output: list[str]) -> list[str]:
         return [line for line in output if line.strip()]
 
 
 # --- the desired accounts ------------------------------------------------------------------------
 
 
-def holds_exactly(state: MariadbState, user: str, host_name: str, hashed: str, database: str,
-                  privileges: tuple[str, ...]) -> bool:
+def holds_exactly(
+    state: MariadbState, user: str, host_name: str, hashed: str, database: str, privileges: tuple[str, ...]
+) -> bool:
     """Whether the account exists with this password alone, no global privileges, and exactly
     ``privileges`` on ``database`` (no grant option, nothing on other tables or routines)."""
     priv = state.accounts.get((user, host_name))
@@ -161,11 +245,15 @@ def holds_exactly(state: MariadbState, user: str, host_name: str, hashed: str, d
     )
 
 
-def account_statements(state: MariadbState, user: str, hosts: tuple[str, ...], hashed: str, database: str,
-                       privileges: tuple[str, ...]) -> list[str]:
+def account_statements(
+    state: MariadbState, user: str, hosts: tuple[str, ...], hashed: str, database: str, privileges: tuple[str, ...]
+) -> list[str]:
     """SQL that leaves ``user`` with exactly one account per host in ``hosts``, as holds_exactly says."""
-    statements = [f"DROP USER {account(user, other)};"
-                  for (name, other) in sorted(state.accounts) if name == user and other not in hosts]
+    statements = [
+        f"DROP USER {account(user, other)};"
+        for (name, other) in sorted(state.accounts)
+        if name == user and other not in hosts
+    ]
     for host_name in hosts:
         if holds_exactly(state, user, host_name, hashed, database, privileges):
             continue
@@ -180,8 +268,11 @@ def account_statements(state: MariadbState, user: str, hosts: tuple[str, ...], h
 
 def root_only_through_socket(priv: dict) -> bool:
     methods = [priv, *priv.get("auth_or", [])]
-    return all(method.get("plugin") == "unix_socket" or method.get("authentication_string", "") in NO_PASSWORD
-               for method in methods if method) and any(method.get("plugin") == "unix_socket" for method in methods)
+    return all(
+        method.get("plugin") == "unix_socket" or method.get("authentication_string", "") in NO_PASSWORD
+        for method in methods
+        if method
+    ) and any(method.get("plugin") == "unix_socket" for method in methods)
 
 
 def cleanup_statements(state: MariadbState) -> list[str]:
@@ -201,12 +292,15 @@ def cleanup_statements(state: MariadbState) -> list[str]:
     return statements
 
 
-def desired_statements(state: MariadbState, database: Database, dump_password: Secret | None) -> list[str]:
+def desired_statements(
+    state: MariadbState, database: Database, password: Secret, dump_password: Secret | None
+) -> list[str]:
     statements = cleanup_statements(state)
     if database.name not in state.databases:
         statements.append(f"CREATE DATABASE `{database.name}` CHARACTER SET utf8mb4;")
-    statements += account_statements(state, database.user, database.app_hosts, password_hash(database.password),
-                                     database.name, APP_PRIVILEGES)
+    statements += account_statements(
+        state, database.user, database.app_hosts, password_hash(password), database.name, APP_PRIVILEGES
+    )
     # Without backups there is no dump account: none is kept (an earlier one is dropped).
     dump_user, dump_host = DUMP_ACCOUNT
     dump_hosts, dump_hash = ((dump_host,), password_hash(dump_password)) if dump_password else ((), "")
@@ -218,17 +312,22 @@ def desired_statements(state: MariadbState, database: Database, dump_password: S
 
 
 @operation()
-def accounts_and_databases(database: Database, dump_password: Secret | None):
+def accounts_and_databases(database: Database, dump_account: bool) -> Any:
     """
     Make MariaDB's accounts and databases what the settings say (SQL only for what differs).
+    The passwords come from the secret store; one it lacks is generated there on apply.
 
     + database: the application's database and account
-    + dump_password: the backup's dump account password; None when backups are off (no account)
+    + dump_account: whether the backup's dump account exists (with backups on)
     """
     current = host.get_fact(Mariadb)
     if current is None:  # MariaDB is being installed in this run: everything is still to do
         current = MariadbState(accounts={("root", "localhost"): {"plugin": "unix_socket"}})
-    statements = desired_statements(current, database, dump_password)
+    password = secret_store.generated(APP_DATABASE_PASSWORD, random_password, compat.executing())
+    dump_password = (
+        secret_store.generated(BACKUP_DUMP_PASSWORD, random_password, compat.executing()) if dump_account else None
+    )
+    statements = desired_statements(current, database, password, dump_password)
     if not statements:
         host.noop("MariaDB's accounts and databases are as configured")
         return
@@ -242,8 +341,12 @@ def accounts_and_databases(database: Database, dump_password: Secret | None):
 
 
 @operation()
-def no_login_shell(user: str):
-    """``user`` cannot log in: its shell is one that refuses (guide 3.11.1)."""
+def no_login_shell(user: str) -> Any:
+    """
+    ``user`` cannot log in: its shell is one that refuses (guide 3.11.1).
+
+    + user: the account
+    """
     entry = host.get_fact(Users).get(user)
     if entry is None or entry["shell"] in NO_LOGIN_SHELLS:
         host.noop(f"{user} has no login shell")
@@ -252,8 +355,13 @@ def no_login_shell(user: str):
 
 
 @operation()
-def owned_by(path: str, user: str):
-    """Everything under ``path`` belongs to ``user`` and its group (recursively, only if needed)."""
+def owned_by(path: str, user: str) -> Any:
+    """
+    Everything under ``path`` belongs to ``user`` and its group (recursively, only if needed).
+
+    + path: the directory
+    + user: the owner, and the group of the same name
+    """
     if not host.get_fact(NotOwnedBy, path=path, user=user):
         host.noop(f"everything in {path} belongs to {user}")
         return
@@ -261,8 +369,22 @@ def owned_by(path: str, user: str):
 
 
 @deploy("MariaDB")
-def mariadb(settings: Settings):
-    database = settings.database
+def mariadb(dump_account: bool = False) -> None:
+    """
+    MariaDB on the host's private address only, root through the local socket only, no
+    anonymous accounts or test database, the data directory private to mysql, and the
+    application's database with its account for each app server in the inventory.
+
+    + dump_account: also keep the backup's read-only dump account (``backups.database_backups``)
+
+    Example:
+
+    .. code:: python
+
+        from pyinfra_hardening import database
+        database.mariadb()
+    """
+    database = database_of(host)
     ensure_packages("Install MariaDB", ["mariadb-server"])
     config = validated_file(
         name=f"MariaDB listens on {database.bind_address}:{database.port} only",
@@ -271,8 +393,9 @@ def mariadb(settings: Settings):
         validator=config_validator(database.bind_address),
     )
     systemd.service(name="MariaDB runs", service="mariadb", running=True, enabled=True)
-    systemd.service(name="Restart MariaDB (new listen address)", service="mariadb", restarted=True,
-                    _if=any_changed([config]))
+    systemd.service(
+        name="Restart MariaDB (new listen address)", service="mariadb", restarted=True, _if=any_changed(config)
+    )
 
     no_login_shell(name="The mysql account has no login shell", user="mysql")
     datadir = host.get_fact(MariadbDataDirectory) or "/var/lib/mysql"
@@ -280,8 +403,8 @@ def mariadb(settings: Settings):
     # Mode 700 on the directory closes every file inside to anyone but mysql (and root).
     files.directory(name=f"{datadir} is private to mysql", path=datadir, user="mysql", group="mysql", mode="700")
 
-    backups = settings.backups
     accounts_and_databases(
         name=f"MariaDB: root by socket only, no anonymous or test; {database.user} may only use {database.name}",
-        database=database, dump_password=backups.dump_password if backups else None,
+        database=database,
+        dump_account=dump_account,
     )

@@ -1,0 +1,252 @@
+"""Who administers a host: admin users with their keys and a password hash from the store
+(guide 3.6, 3.7), and a locked root (3.9)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pyinfra import host
+from pyinfra.api import QuoteString, StringCommand, deploy, operation
+from pyinfra.api.hiddenvalue import HiddenValue
+from pyinfra.facts.server import Users
+from pyinfra.operations import server
+
+from . import access_rules, compat, secret_store
+from .data_types import Flag, HostSettings, LoginName, described, refuse
+from .secret_store import Secret
+from .settings import Problem, settings_for
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+
+NO_LOGIN_SHELL = "/usr/sbin/nologin"
+SSH_KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+# crypt(3) formats shadow accepts on Debian/Ubuntu: yescrypt, SHA-512, SHA-256, bcrypt.
+PASSWORD_HASH_RE = re.compile(r"^\$(y|gy|6|5|2[aby])\$[./A-Za-z0-9$=,]{20,}$")
+
+
+def ssh_public_key(key: str) -> str:
+    """``key`` if it is one OpenSSH public key line whose body matches its type."""
+    if "PRIVATE KEY" in key:
+        raise ValueError("is a PRIVATE key; give the public half (the .pub file) and keep this one secret")
+    parts = key.split()
+    if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
+        raise ValueError(f"does not start with a public key type ({', '.join(SSH_KEY_TYPES[:2])}, ...)")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("has a key body that is not base64") from None
+    name_length = int.from_bytes(blob[:4], "big")
+    if blob[4 : 4 + name_length].decode(errors="replace") != parts[0]:
+        raise ValueError("has a key body that does not match its type (truncated or mixed up?)")
+    return key
+
+
+SshPublicKey = Annotated[str, AfterValidator(ssh_public_key)]
+
+
+class AdminEntry(HostSettings):
+    """One admin in ``admin_users``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: LoginName
+    ssh_keys: Annotated[
+        list[SshPublicKey],
+        described("must be a list of SSH public keys, at least one: 'ssh_keys': ['ssh-ed25519 ...']"),
+    ] = Field([], min_length=1, validate_default=True)
+    two_factor: Flag = True
+
+    @field_validator("name")
+    @classmethod
+    def _not_root(cls, name: str) -> str:
+        if name == "root":
+            raise ValueError("must be a lowercase login name other than root")
+        return name
+
+
+class AccountSettings(HostSettings):
+    title = "Admins and root"
+
+    admin_users: Annotated[
+        list[AdminEntry],
+        described("must be a list like [{'name': 'alice', 'ssh_keys': ['ssh-ed25519 AAAA... alice']}]"),
+    ] = Field([], description="people who administer the host: sudo group, bash, their SSH keys (guide 3.6, 3.7)")
+    admin_group: LoginName = Field(
+        "sudo", description="group whose members may sudo, always with their password (guide 3.5)"
+    )
+    lock_root_password: Flag = Field(True, description="no password can log in as root; admins use sudo (guide 3.9)")
+
+    @model_validator(mode="after")
+    def _each_admin_once(self) -> AccountSettings:
+        names = [admin.name for admin in self.admin_users]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise refuse("admin_users", f"lists admin(s) {', '.join(twice)} twice", "list each admin once")
+        return self
+
+    def problems(self, host: Host) -> list[Problem]:
+        _, problems = resolve_admins(host, self)
+        if self.lock_root_password:
+            problems += access_rules.nobody_left(host, self, "locking root")
+        return problems
+
+
+@dataclass(frozen=True)
+class Admin:
+    name: str
+    ssh_keys: tuple[str, ...]
+    password_hash: Secret
+    # Only known where the operator's store has it; pyinfra needs it to sudo as this admin.
+    sudo_password: Secret | None
+    two_factor: bool
+
+
+def _admin(host: Host, entry: AdminEntry, problems: list[Problem]) -> Admin | None:
+    hash_name = f"admin-{entry.name}.password-hash"
+    try:
+        password_hash = secret_store.lookup(hash_name)
+        sudo_password = secret_store.lookup(secret_store.admin_password_name(entry.name))
+    except secret_store.SecretStoreError as error:
+        problems.append(Problem(host.name, "admin_users", entry.name, "has an unsafe secret", str(error)))
+        return None
+    if password_hash is None:
+        problems.append(
+            Problem(
+                host.name,
+                "admin_users",
+                entry.name,
+                "has no password hash, so could not sudo",
+                f"put a hash from `openssl passwd -6` in {secret_store.where(hash_name)}",
+            )
+        )
+        return None
+    if not PASSWORD_HASH_RE.match(password_hash.reveal()):
+        problems.append(
+            Problem(
+                host.name,
+                "admin_users",
+                entry.name,
+                f"has a password hash in {password_hash.source} that is not a crypt(3) hash",
+                "store the output of `openssl passwd -6` or `mkpasswd -m yescrypt`, not the password",
+            )
+        )
+        return None
+    return Admin(entry.name, tuple(entry.ssh_keys), password_hash, sudo_password, entry.two_factor)
+
+
+def resolve_admins(host: Host, settings: AccountSettings) -> tuple[tuple[Admin, ...], list[Problem]]:
+    """The admins with their secrets from the store, and what is missing there."""
+    problems: list[Problem] = []
+    admins = [_admin(host, entry, problems) for entry in settings.admin_users]
+    return tuple(admin for admin in admins if admin), problems
+
+
+def admins_of(host: Host) -> tuple[Admin, ...]:
+    """``host``'s admins, validated, with their secrets."""
+    return resolve_admins(host, settings_for(host, AccountSettings))[0]
+
+
+def sudo_password_problems(host: Host, require_password: bool) -> list[Problem]:
+    """A run that connects as an admin whose sudo asks a password needs that password stored."""
+    user = compat.connect_user(host)
+    names = [entry.get("name") for entry in host.data.get("admin_users") or [] if isinstance(entry, dict)]
+    password_name = secret_store.admin_password_name(user)
+    if user in names and require_password and secret_store.lookup(password_name) is None:
+        return [
+            Problem(
+                host.name,
+                "ssh_user",
+                user,
+                "connects as an admin whose sudo needs a password, but the store has none",
+                f"put {user}'s password in {secret_store.where(password_name)}",
+            )
+        ]
+    return []
+
+
+def _shadow_field(user: str) -> str | None:
+    entry = host.get_fact(Users).get(user)
+    return entry["password"] if entry else None
+
+
+@operation()
+def password_hash(user: str, hashed: Secret) -> Any:
+    """
+    Set ``user``'s shadow password to ``hashed``; the hash never shows in pyinfra's output.
+
+    + user: the account
+    + hashed: a crypt(3) hash, from the secret store
+    """
+    if _shadow_field(user) == hashed.reveal():
+        host.noop(f"{user}'s password hash is already set")
+        return
+    yield StringCommand("usermod", "-p", QuoteString(HiddenValue(hashed.reveal())), QuoteString(user))
+
+
+@operation()
+def locked_password(user: str) -> Any:
+    """
+    No password can log in as ``user``: a shadow field of ``*`` matches no password.
+
+    + user: the account
+    """
+    field = _shadow_field(user)
+    if field is not None and field.startswith(("*", "!")):
+        host.noop(f"{user}'s password is already locked")
+        return
+    yield StringCommand("usermod", "-p", QuoteString("*"), QuoteString(user))
+
+
+@deploy("Admin users")
+def admin_users() -> None:
+    """
+    Each admin in ``admin_users``: an account in ``admin_group`` (other groups kept), bash,
+    exactly the SSH keys in data, and the password hash from the secret store.
+
+    Example:
+
+    .. code:: python
+
+        from pyinfra_hardening import accounts
+        accounts.admin_users()
+    """
+    settings = settings_for(host, AccountSettings)
+    server.group(name=f"Admin group {settings.admin_group}", group=settings.admin_group)
+    for admin in admins_of(host):
+        server.user(
+            name=f"Admin {admin.name}: account in {settings.admin_group}, bash, SSH keys",
+            user=admin.name,
+            groups=[settings.admin_group],
+            append=True,  # keep any groups the admin already has
+            shell="/bin/bash",
+            home=f"/home/{admin.name}",
+            create_home=True,
+            public_keys=list(admin.ssh_keys),
+            delete_keys=True,  # a key removed from data is revoked on the next run
+        )
+        password_hash(
+            name=f"Admin {admin.name}: password hash from the secret store", user=admin.name, hashed=admin.password_hash
+        )
+
+
+@deploy("Root account")
+def lock_root() -> None:
+    """
+    Lock root's password (``lock_root_password``): admins use sudo. Apply after ``admin_users``.
+    """
+    if settings_for(host, AccountSettings).lock_root_password:
+        locked_password(name="Lock root's password (admins use sudo)", user="root")

@@ -1,0 +1,47 @@
+"""The application's side of an app server: the locked account it runs as (guide 4.1)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import server
+
+from .accounts import NO_LOGIN_SHELL, locked_password
+from .data_types import HostSettings, LoginName, documented_in
+from .settings import settings_for
+
+
+class ApplicationSettings(HostSettings):
+    title = "Application"
+
+    app_user: LoginName = Field(
+        "application",
+        json_schema_extra=documented_in("app_servers"),
+        description="locked account the application runs as: no home, no shell, no password (guide 4.1)",
+    )
+
+
+@deploy("Application user")
+def application_user() -> None:
+    """
+    The system account ``app_user``: no home, no login shell, no password.
+
+    Example:
+
+    .. code:: python
+
+        from pyinfra_hardening import application
+        application.application_user()
+    """
+    app_user = settings_for(host, ApplicationSettings).app_user
+    server.user(
+        name=f"Application user {app_user}: system account, no home, no login shell",
+        user=app_user,
+        system=True,
+        shell=NO_LOGIN_SHELL,
+        home="/nonexistent",
+        ensure_home=False,
+        create_home=False,
+    )
+    locked_password(name=f"Application user {app_user}: no password", user=app_user)

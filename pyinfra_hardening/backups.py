@@ -1,0 +1,438 @@
+"""Encrypted offsite backups (guide 3.11.2).
+
+On a database server: a root-only script, run nightly by cron, dumps the application's database
+and encrypts it to the operator's RSA public key, keeps the newest N, and copies each new pair to
+the backup servers with scp, as a dedicated account, with a key of its own.
+
+On a backup server: that account can only drop files into one directory (SFTP in a chroot, no
+reading, listing, renaming or deleting, no shell, only from the database servers); what arrives
+is sealed read-only for root at once and the newest N of each database server kept.
+The operator restores with ``hardening-backup restore`` (hardening/backup_cli.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from pydantic import Field
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from . import access_rules, compat, fleet, secret_store
+from .accounts import NO_LOGIN_SHELL, locked_password
+from .backup_cli import PBKDF2_ITERATIONS
+from .data_types import ClockTime, FilePath, Flag, HostSettings, Port, documented_in, whole_number
+from .database import BACKUP_DUMP_PASSWORD, DUMP_ACCOUNT, DatabaseSettings, random_password
+from .login_alerts import WatchedLog
+from .managed_files import render, validated_file
+from .packages import ensure_packages
+from .secret_store import Secret
+from .settings import Problem, settings_for
+from .ssh import MatchBlock
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+
+# Database server side.
+BACKUP_SCRIPT = "/usr/local/sbin/db-backup"
+BACKUP_CRON = "/etc/cron.d/pyinfra-hardening-db-backup"
+BACKUP_DIR = "/var/backups/db-encrypted"
+CONFIG_DIR = "/etc/pyinfra-hardening"
+DUMP_OPTIONS = f"{CONFIG_DIR}/backup-dump.cnf"
+PUBLIC_KEY = f"{CONFIG_DIR}/backup-public.pem"
+SSH_KEY = "/root/.ssh/db-backup_ed25519"
+KNOWN_HOSTS = "/root/.ssh/db-backup_known_hosts"
+# What each run did, one line each; Monit alerts on a FAILED line (hardening/login_alerts.py).
+LOG_FILE = "/var/log/db-backup.log"
+DUMP_OPTIONS_SECRET = r'password = "([^"]*)"'
+SSH_KEY_SECRET = r"(?s)-----BEGIN OPENSSH PRIVATE KEY-----\n(.*?)\n-----END"
+
+BACKUP_SSH_KEY = "backup-ssh-key"
+MIN_BACKUP_KEY_BITS = 3072
+KEYGEN_FIX = (
+    "make a key pair on your machine with `hardening-backup keygen --private-key PATH --public-key "
+    "keys/backup-public.pem`, keep the private key off the servers, and set backup_public_key to the "
+    "public one (or backups = False)"
+)
+
+# Backup server side.
+ACCOUNT = "db-backup"
+CHROOT = "/srv/db-backups"
+INCOMING_NAME = "incoming"
+INCOMING = f"{CHROOT}/{INCOMING_NAME}"
+AUTHORIZED_KEYS = f"/etc/ssh/{ACCOUNT}.authorized_keys"
+SEAL_SCRIPT = "/usr/local/sbin/db-backups-seal"
+SEAL_UNIT = "db-backups-seal"
+# SFTP requests the account may make: create and write files, look up paths. Not read, list,
+# rename, remove, link or change attributes other than through an open file.
+SFTP_REQUESTS = ("open", "close", "write", "fsetstat", "lstat", "fstat", "stat", "realpath", "limits", "expand-path")
+# Files it creates are write-only for it, even before they are sealed.
+SFTP_UMASK = "0577"
+
+
+class BackupSettings(HostSettings):
+    title = "Backups"
+
+    backups: Flag = Field(
+        True,
+        json_schema_extra=documented_in("db_servers"),
+        description="nightly encrypted backup "
+        "of the application's database, copied to the backup servers (guide 3.11.2)",
+    )
+    backup_public_key: FilePath | None = Field(
+        "keys/backup-public.pem",
+        json_schema_extra=documented_in("db_servers"),
+        description="your RSA public key backups are encrypted to (hardening-backup keygen)",
+    )
+    backup_time: ClockTime = Field(
+        "00:01",
+        json_schema_extra=documented_in("db_servers"),
+        description="when the nightly backup runs, server time (guide 3.11.2)",
+    )
+    backup_keep: Annotated[int, whole_number(1, 1000)] = Field(
+        7,
+        json_schema_extra=documented_in("db_servers"),
+        description="how many backups the database server keeps, newest first",
+    )
+    backup_server_ssh_port: Port = Field(
+        22,
+        json_schema_extra=documented_in("db_servers"),
+        description="the port of the backup servers' sshd on the private network",
+    )
+
+    def problems(self, host: Host) -> list[Problem]:
+        if not self.backups:
+            return []
+        key_problem = (
+            backup_public_key_problem(Path(self.backup_public_key).expanduser())
+            if self.backup_public_key
+            else "is not set, so backups could not be encrypted"
+        )
+        problems = (
+            [Problem(host.name, "backup_public_key", self.backup_public_key, key_problem, KEYGEN_FIX)]
+            if key_problem
+            else []
+        )
+        try:
+            dump_password = secret_store.lookup(BACKUP_DUMP_PASSWORD)
+            problems += stored_key_problems(host, "backups", True)
+        except secret_store.SecretStoreError as error:
+            return [*problems, Problem(host.name, "backups", True, "has an unsafe secret", str(error))]
+        if dump_password and set(dump_password.reveal()) & set('"\\\n'):
+            problems.append(
+                Problem(
+                    host.name,
+                    "backups",
+                    True,
+                    f"needs the dump password in {dump_password.source}, which holds "
+                    "a double quote or a backslash (the option file quotes it)",
+                    "store a password without them, or delete the file to have one generated",
+                )
+            )
+        return problems
+
+
+class DropBoxSettings(HostSettings):
+    title = "Backup drop box"
+
+    offsite_backup_keep: Annotated[int, whole_number(1, 10000)] = Field(
+        30,
+        json_schema_extra=documented_in("backup_servers"),
+        description="how many backups of each database server a backup server keeps, newest first",
+    )
+
+    def problems(self, host: Host) -> list[Problem]:
+        problems = []
+        if host.inventory.get_group(fleet.DB_SERVERS, []):
+            problems += access_rules.needs_private_ip(host, "the database servers copy backups to it there")
+        try:
+            problems += stored_key_problems(host, "offsite_backup_keep", self.offsite_backup_keep)
+        except secret_store.SecretStoreError as error:
+            problems.append(
+                Problem(host.name, "offsite_backup_keep", self.offsite_backup_keep, "has an unsafe secret", str(error))
+            )
+        return problems
+
+
+def backup_public_key_problem(path: Path) -> str | None:
+    """Why the file at ``path`` cannot be the key backups are encrypted to, or None."""
+    if not path.is_file():
+        return "is not a file on this machine, so backups could not be encrypted"
+    text = path.read_bytes()
+    if b"PRIVATE KEY" in text:
+        return "is a PRIVATE key: it must never reach a server; give its public half (keygen wrote both)"
+    try:
+        key = serialization.load_pem_public_key(text)
+    except ValueError:
+        return "is not a PEM public key (-----BEGIN PUBLIC KEY-----)"
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < MIN_BACKUP_KEY_BITS:
+        return f"is not an RSA key of at least {MIN_BACKUP_KEY_BITS} bits"
+    return None
+
+
+def _new_ssh_key() -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+
+
+def public_line(private: Secret) -> str:
+    """The authorized_keys line of the database servers' copy key. Raises ValueError for a value
+    that is not an OpenSSH private key."""
+    key = serialization.load_ssh_private_key(private.reveal().encode() + b"\n", password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{public.decode()} db-backup@pyinfra-hardening"
+
+
+def stored_key_problems(host: Host, key: str, value: object) -> list[Problem]:
+    """A copy key in the store that is not a key (one that is missing is generated on apply)."""
+    stored = secret_store.lookup(BACKUP_SSH_KEY)
+    try:
+        if stored is not None:
+            public_line(stored)
+    except ValueError:
+        return [
+            Problem(
+                host.name,
+                key,
+                value,
+                f"needs the key in {secret_store.where(BACKUP_SSH_KEY)}, which is not an OpenSSH private key",
+                "delete it to have a new one generated",
+            )
+        ]
+    return []
+
+
+def copy_key() -> Secret:
+    """The database servers' key for the backup servers: from the store, generated on apply."""
+    return secret_store.generated(BACKUP_SSH_KEY, _new_ssh_key, compat.executing())
+
+
+@dataclass(frozen=True)
+class Backups:
+    """The database server's nightly encrypted backup (guide 3.11.2)."""
+
+    database: str
+    public_key: str  # PEM of the operator's RSA key; its private half never leaves the operator
+    time: tuple[int, int]  # hour, minute
+    keep: int
+    destinations: tuple[str, ...]  # the backup servers' private addresses
+    ssh_port: int
+    source: str  # this server's name in backup file names
+
+
+def backups_of(host: Host) -> Backups | None:
+    settings = settings_for(host, BackupSettings)
+    if not settings.backups or settings.backup_public_key is None:
+        return None
+    hour, minute = (int(part) for part in settings.backup_time.split(":"))
+    return Backups(
+        settings_for(host, DatabaseSettings).app_database,
+        Path(settings.backup_public_key).expanduser().read_text(),
+        (hour, minute),
+        settings.backup_keep,
+        fleet.private_ips(host.inventory, fleet.BACKUP_SERVERS),
+        settings.backup_server_ssh_port,
+        source_name(host.name),
+    )
+
+
+def source_name(host_name: str) -> str:
+    """The database server's name in backup file names (no ``_``: it separates name and time)."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", host_name)
+
+
+def scp_host(address: str) -> str:
+    return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+
+
+def backup_script(backups: Backups) -> str:
+    return render(
+        BACKUP_SCRIPT,
+        database=backups.database,
+        backup_dir=BACKUP_DIR,
+        dump_options=DUMP_OPTIONS,
+        public_key=PUBLIC_KEY,
+        ssh_key=SSH_KEY,
+        known_hosts=KNOWN_HOSTS,
+        keep=backups.keep,
+        iterations=PBKDF2_ITERATIONS,
+        destinations=[scp_host(address) for address in backups.destinations],
+        ssh_port=backups.ssh_port,
+        source=backups.source,
+        account=ACCOUNT,
+        log_file=LOG_FILE,
+    )
+
+
+# What the login alerts watch on a database server: the backup's own log.
+BACKUP_LOG = WatchedLog(
+    "db_backup",
+    LOG_FILE,
+    "# The nightly backup writes a line per run; a FAILED one (dump, encryption or copy) is an alert.",
+)
+
+
+def sshd_match_block() -> MatchBlock:
+    """The backup account's rules in the SSH drop-in of a backup server."""
+    return MatchBlock(
+        ACCOUNT,
+        "# Guide 3.11.2: the database servers' backup account. Its key alone (it runs unattended, no\n"
+        "# second factor), only from their addresses (authorized_keys), and only SFTP into its drop box.",
+        (
+            "AuthenticationMethods publickey",
+            f"AuthorizedKeysFile {AUTHORIZED_KEYS}",
+            f"ChrootDirectory {CHROOT}",
+            f"ForceCommand internal-sftp -d /{INCOMING_NAME} -u {SFTP_UMASK} -p {','.join(SFTP_REQUESTS)}",
+            "AllowTcpForwarding no",
+            "AllowStreamLocalForwarding no",
+            "PermitTunnel no",
+            "PermitTTY no",
+            "X11Forwarding no",
+        ),
+    )
+
+
+def alert_ignore_lines(host: Host) -> list[str]:
+    """On a backup server: the backup account's nightly logins from the database servers raise no alert."""
+    return [
+        f"Accepted publickey for {re.escape(ACCOUNT)} from {re.escape(address)} port "
+        for address in fleet.private_ips(host.inventory, fleet.DB_SERVERS)
+    ]
+
+
+def authorized_keys(sources: tuple[str, ...]) -> str:
+    """The database servers' key, usable only from their addresses and for nothing but SFTP; no
+    key at all while the inventory has no database server."""
+    if not sources:
+        return "# No database servers in the inventory: no key is accepted.\n"
+    return f'restrict,from="{",".join(sources)}" {public_line(copy_key())}\n'
+
+
+@deploy("Encrypted backups")
+def database_backups() -> None:
+    """
+    The nightly encrypted backup on a database server: a root-only script run by cron dumps
+    the application's database, encrypts it to ``backup_public_key``, keeps ``backup_keep`` and
+    copies each to the backup servers. Nothing with ``backups = False``. Apply after
+    ``database.mariadb(dump_account=True)``.
+    """
+    backups = backups_of(host)
+    if backups is None:
+        return
+    if not backups.destinations:
+        host.log("No backup_servers in the inventory: backups stay on this host only")
+    ensure_packages("Install what the backup uses", ["cron", "openssh-client", "openssl", "gzip"])
+    files.directory(name=f"{CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")
+    files.directory(name=f"{BACKUP_DIR} is root's alone", path=BACKUP_DIR, mode="700")
+    files.directory(name="/root/.ssh exists", path="/root/.ssh", mode="700")
+    files.file(name=f"{LOG_FILE} exists", path=LOG_FILE, user="root", group="adm", mode="640")
+    validated_file(
+        name="The operator's public key that backups are encrypted to",
+        dest=PUBLIC_KEY,
+        content=backups.public_key,
+        validator="openssl pkey -pubin -noout -in {}",
+    )
+    validated_file(
+        name="The dump account's password, root-only (secret)",
+        dest=DUMP_OPTIONS,
+        validator=None,
+        mode="600",
+        content=lambda: render(
+            DUMP_OPTIONS,
+            user=DUMP_ACCOUNT[0],
+            password=secret_store.generated(BACKUP_DUMP_PASSWORD, random_password, compat.executing()).reveal(),
+        ),
+        secret_pattern=DUMP_OPTIONS_SECRET,
+    )
+    validated_file(
+        name="The key this server copies backups offsite with (secret)",
+        dest=SSH_KEY,
+        content=lambda: copy_key().reveal() + "\n",
+        validator="ssh-keygen -y -f {} >/dev/null",
+        mode="600",
+        secret_pattern=SSH_KEY_SECRET,
+    )
+    validated_file(
+        name="The backup script", dest=BACKUP_SCRIPT, content=backup_script(backups), validator="bash -n {}", mode="700"
+    )
+    hour, minute = backups.time
+    validated_file(
+        name=f"Run it nightly at {hour:02d}:{minute:02d}",
+        dest=BACKUP_CRON,
+        content=render(BACKUP_CRON, hour=hour, minute=minute, script=BACKUP_SCRIPT),
+        validator=None,
+    )
+    systemd.service(name="cron runs", service="cron", running=True, enabled=True)
+
+
+@deploy("Backup drop box")
+def backup_receiver() -> None:
+    """
+    A backup server's drop box: the account the database servers copy to can only add files
+    (SFTP in a chroot, from their addresses, with their key); what arrives is sealed read-only
+    for root at once and the newest ``offsite_backup_keep`` of each database server kept. The
+    SSH drop-in needs ``sshd_match_block()`` for the account (``ssh.harden(match_blocks=...)``).
+    """
+    keep = settings_for(host, DropBoxSettings).offsite_backup_keep
+    sources = fleet.private_ips(host.inventory, fleet.DB_SERVERS)
+    server.user(
+        name=f"Backup account {ACCOUNT}: system account, no shell",
+        user=ACCOUNT,
+        system=True,
+        shell=NO_LOGIN_SHELL,
+        home=CHROOT,
+        ensure_home=False,
+        create_home=False,
+    )
+    locked_password(name=f"Backup account {ACCOUNT}: no password", user=ACCOUNT)
+    # sshd's chroot must be root's and closed to writes; the account only writes inside, and the
+    # sticky bit stops it removing what is sealed.
+    files.directory(
+        name=f"{CHROOT} is root's (the account's chroot)", path=CHROOT, user="root", group="root", mode="755"
+    )
+    files.directory(
+        name=f"{INCOMING}: the account may add files, not list them",
+        path=INCOMING,
+        user="root",
+        group=ACCOUNT,
+        mode="1730",
+    )
+    validated_file(
+        name="Only the database servers' backup key, only from their addresses",
+        dest=AUTHORIZED_KEYS,
+        content=lambda: authorized_keys(sources),
+        validator="ssh-keygen -l -f {} >/dev/null" if sources else None,
+    )
+    changed = [
+        validated_file(
+            name="The sealing and rotation script",
+            dest=SEAL_SCRIPT,
+            validator="sh -n {}",
+            mode="700",
+            content=render(SEAL_SCRIPT, incoming=INCOMING, account=ACCOUNT, keep=keep, path_unit=f"{SEAL_UNIT}.path"),
+        ),
+        validated_file(
+            name="Run it when a backup arrives",
+            dest=f"/etc/systemd/system/{SEAL_UNIT}.path",
+            content=render(f"/etc/systemd/system/{SEAL_UNIT}.path", incoming=INCOMING),
+            validator=None,
+        ),
+        validated_file(
+            name="What runs it",
+            dest=f"/etc/systemd/system/{SEAL_UNIT}.service",
+            content=render(f"/etc/systemd/system/{SEAL_UNIT}.service", script=SEAL_SCRIPT),
+            validator=None,
+        ),
+    ]
+    systemd.daemon_reload(name="systemd reads the units", _if=any_changed(*changed))
+    systemd.service(name="Seal backups as they arrive", service=f"{SEAL_UNIT}.path", running=True, enabled=True)

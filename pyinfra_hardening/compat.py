@@ -1,0 +1,77 @@
+"""Every pyinfra and paramiko internal this project relies on, in one place.
+
+pyinfra 3.10 has no public API for these; each has a test in tests/unit/test_compat.py that
+fails if pyinfra (or paramiko) changes underneath, so an upgrade breaks loudly here rather
+than quietly in a run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import paramiko
+from pyinfra import context
+from pyinfra.api.arguments import all_argument_meta
+from pyinfra.connectors.ssh import SSHConnector
+
+from . import secret_store
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+
+# The connector's slot for a sudo password typed at pyinfra's prompt; sudo gets it through
+# pyinfra's askpass helper, never on a command line (pyinfra/connectors/util.py).
+SUDO_PASSWORD_SLOT = "prompted_sudo_password"
+
+
+def pyinfra_data_keys() -> set[str]:
+    """Host-data keys pyinfra itself reads (``ssh_user``, ``_sudo``, ...): never the user's typos."""
+    return set(SSHConnector.data_meta) | set(all_argument_meta)
+
+
+def committed_data_layers(host: Host) -> list[dict]:
+    """Host data that came from files (inventory and group_data), not from the command line."""
+    inventory = host.inventory
+    return [inventory.get_host_data(host.name), inventory.get_groups_data(host.groups), inventory.get_data()]
+
+
+def connect_user(host: Host) -> str:
+    return host.data.get("ssh_user") or "root"
+
+
+def sudo_with_stored_password(host: Host) -> None:
+    """A run connected as someone other than root runs every operation through sudo; when the
+    store holds that user's password (an admin's), pyinfra is given it as if typed at its prompt."""
+    user = connect_user(host)
+    if user == "root":
+        return
+    host.data._sudo = True
+    password = secret_store.lookup(secret_store.admin_password_name(user))
+    if password is not None:
+        host.connector_data[SUDO_PASSWORD_SLOT] = password.reveal()
+
+
+def executing() -> bool:
+    """Whether pyinfra is executing operations now, rather than planning them or detecting
+    changes (which ``--dry`` and the confirmation prompt do): side effects on the operator's
+    machine, such as generating a secret into the store, happen only then."""
+    return context.ctx_state.isset() and bool(context.state.is_executing)
+
+
+def _answering(original: Callable, answers_for: Callable) -> Callable:
+    def auth_interactive_dumb(self: Any, username: str, handler: Any = None, submethods: str = "") -> Any:
+        return original(self, username, handler or answers_for(self, username), submethods)
+
+    auth_interactive_dumb.answers_from_store = True  # type: ignore[attr-defined]
+    return auth_interactive_dumb
+
+
+def answer_keyboard_interactive(answers_for: Callable) -> None:
+    """Have paramiko answer keyboard-interactive prompts with ``answers_for(transport, user)``.
+
+    pyinfra's SSH connector has no hook for them: paramiko falls back to
+    ``auth_interactive_dumb``, which reads the terminal (and kills a run with none)."""
+    for transport_class in (paramiko.Transport, paramiko.transport.ServiceRequestingTransport):
+        method = transport_class.__dict__.get("auth_interactive_dumb")
+        if method is not None and not getattr(method, "answers_from_store", False):
+            transport_class.auth_interactive_dumb = _answering(method, answers_for)  # type: ignore[method-assign]

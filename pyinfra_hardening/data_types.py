@@ -1,0 +1,144 @@
+"""The pydantic building blocks every concern's settings model is made of.
+
+Each type carries the message an operator sees when a value does not fit, so every concern
+refuses bad data in the same words. Values are checked strictly: ``"3"`` is not a number,
+``"yes"`` is not a bool, and patterns match the whole string (no trailing newline).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, WrapValidator
+from pydantic.json_schema import JsonDict
+from pydantic_core import PydanticCustomError, core_schema
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+
+    from .settings import Problem
+
+
+def refuse(key: str, what: str, fix: str) -> PydanticCustomError:
+    """An error for a rule across keys: ``key`` is the one named, ``fix`` says what to do."""
+    return PydanticCustomError("hardening_rule", "{what}", {"key": key, "what": what, "fix": fix})
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: its schema is a dict, and unions hash their members
+class Rule:
+    """``Annotated`` metadata: the message for a value that fails validation, in our words, and
+    optionally the pydantic-core schema to validate with (else the annotated type's own).
+    Errors inside the value (an item of a list, a field of an entry) keep their own words.
+    The generated docs list the message as the key's rule."""
+
+    message: str
+    schema: Any = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        def validate(value: Any, inner: Any) -> Any:
+            try:
+                return inner(value)
+            except ValidationError as error:
+                if any(item["loc"] for item in error.errors()):
+                    raise
+                raise PydanticCustomError("hardening", self.message) from None
+
+        return core_schema.no_info_wrap_validator_function(validate, self.schema or handler(source))
+
+
+def described(message: str) -> Rule:
+    """For ``Annotated[T, ..., described("must be ...")]``: pydantic's check of T, our message."""
+    return Rule(message)
+
+
+def whole_number(low: int, high: int) -> Rule:
+    """For ``Annotated[int, whole_number(1, 10)]``: an int (not a bool or a string) in range."""
+    return Rule(f"must be a whole number from {low} to {high}", core_schema.int_schema(strict=True, ge=low, le=high))
+
+
+def one_of(*choices: str) -> Rule:
+    """For ``Annotated[str, one_of("a", "b")]``: exactly one of ``choices``."""
+    return Rule(f"must be one of {', '.join(map(repr, choices))}", core_schema.literal_schema(list(choices)))
+
+
+def _ip_address(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(value if isinstance(value, str) else ""))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a single IP address") from None
+
+
+def _ip_network(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_network(value if isinstance(value, str) else "", strict=True))
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a network ({error})") from None
+
+
+Flag = Annotated[bool, described("must be True or False (a Python bool, unquoted)")]
+Port = Annotated[int, whole_number(1, 65535)]
+LoginName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$"),
+    described("must be a lowercase login name: a letter or _, then up to 31 of a-z 0-9 _ -"),
+]
+LoginNames = Annotated[list[LoginName], described("must be a list of lowercase login or group names")]
+SqlName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_]{1,32}$"),
+    described("must be 1 to 32 of A-Z a-z 0-9 _ (and not root)"),
+]
+ClockTime = Annotated[
+    str,
+    StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"),
+    described("must be a time of day as 'HH:MM' (24-hour clock), like '00:01'"),
+]
+Email = Annotated[
+    str,
+    StringConstraints(pattern=r"^[^@\s\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"),
+    described("must be an email address like ops@example.com (or None)"),
+]
+HostName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9.:-]+$"),
+    described("must be a host name or IP address like smtp.example.com (or None)"),
+]
+# A login at a mail server: anything Monit can quote (no spaces, quotes or backslashes).
+MailLogin = Annotated[
+    str, StringConstraints(pattern=r"^[^\"\\\s]+$"), described("must be a user name without spaces or quotes (or None)")
+]
+FilePath = Annotated[
+    str, StringConstraints(pattern=r"^[^\n\r\x00]+$"), described("must be a file path (a string) or None")
+]
+IpAddresses = Annotated[
+    list[Annotated[str, WrapValidator(lambda value, _: _ip_address(value))]],
+    described("must be a list of single IP addresses such as ['203.0.113.7']; a network is not a single IP address"),
+]
+Networks = Annotated[
+    list[Annotated[str, WrapValidator(lambda value, _: _ip_network(value))]],
+    described("must be a list of networks such as ['10.0.0.0/24'], without host bits set"),
+]
+
+
+def documented_in(group: str) -> JsonDict:
+    """``json_schema_extra`` of a key documented in ``group_data/<group>.py`` rather than all.py."""
+    return {"group": group}
+
+
+class HostSettings(BaseModel):
+    """One concern's settings: a strict, frozen model over the host-data keys it names.
+
+    Keys the model does not name are none of its business (another concern's, pyinfra's, or
+    the user's own); the aggregator in ``settings.py`` looks at those.
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", arbitrary_types_allowed=True)
+    # The concern's title in generated docs.
+    title: ClassVar[str] = ""
+
+    def problems(self, host: Host) -> list[Problem]:
+        """Rules that need more than the values: the secret store, files on the operator's
+        machine, the inventory. Called once the values themselves are valid."""
+        return []

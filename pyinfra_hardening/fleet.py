@@ -1,0 +1,82 @@
+"""Who is who in the inventory: the role groups, each host's private address, and how the
+operator's machine reaches a host. Firewall rules, database accounts and backup copies are
+computed from this on every run."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field, WrapValidator
+
+from .data_types import HostSettings, LoginName, Port, Rule, documented_in
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+    from pyinfra.api.inventory import Inventory
+
+# The inventory groups of the server roles (pyinfra_hardening.roles applies one to each).
+APP_SERVERS, DB_SERVERS, BACKUP_SERVERS = "app_servers", "db_servers", "backup_servers"
+ROLE_GROUPS = (APP_SERVERS, DB_SERVERS, BACKUP_SERVERS)
+
+
+def _private_ip(value: Any, _handler: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        address = ipaddress.ip_address(value if isinstance(value, str) else "")
+    except ValueError:
+        raise ValueError("is not an IP address") from None
+    if address.is_unspecified or address.is_loopback:
+        raise ValueError(
+            "is not one host's address on a network (services would listen everywhere, or nowhere reachable)"
+        )
+    if not address.is_private:
+        raise ValueError("is a public address; give the host's private (internal network) address")
+    return str(address)
+
+
+# The Rule states the rule for the docs; the validator, which never calls it, gives each reason.
+PrivateIp = Annotated[
+    str | None,
+    Rule("must be this host's IP address on a private network (not public, loopback or 0.0.0.0), or None"),
+    WrapValidator(_private_ip),
+]
+
+
+class FleetSettings(HostSettings):
+    title = "Private network"
+
+    private_ip: PrivateIp = Field(
+        None, description="this host's private-network address, set per host; firewall and database rules use it"
+    )
+    # pyinfra's own connection keys, checked here: the probe and the firewall use them too.
+    ssh_user: LoginName | None = Field(
+        None, json_schema_extra=documented_in("inventory"), description="pyinfra's: the user a run connects as"
+    )
+    ssh_port: Port | None = Field(
+        None, json_schema_extra=documented_in("inventory"), description="pyinfra's: the port of the host's sshd"
+    )
+
+
+def roles_of(host: Host) -> tuple[str, ...]:
+    """The role groups ``host`` is in."""
+    return tuple(group for group in ROLE_GROUPS if group in host.groups)
+
+
+def private_ips(inventory: Inventory, group: str) -> tuple[str, ...]:
+    """The private addresses of the hosts in ``group`` that have one."""
+    addresses = (peer.data.get("private_ip") for peer in inventory.get_group(group, []))
+    return tuple(address for address in addresses if address)
+
+
+def ssh_address(host: Host) -> tuple[str, int]:
+    """Where the operator's machine reaches ``host``'s sshd (as pyinfra does)."""
+    return host.data.get("ssh_hostname") or host.name, host.data.get("ssh_port") or 22
+
+
+def connect_key(host: Host) -> str | None:
+    """The private key pyinfra connects with, if the inventory names one."""
+    key = host.data.get("ssh_key")
+    return str(Path(key).expanduser()) if key else None

@@ -1,0 +1,126 @@
+"""The server roles, each a ``@deploy`` composed of the concerns, for the hosts of its group:
+
+    pyinfra inventories/prod.py pyinfra_hardening.roles.app_server
+
+Every role first validates every concern it uses, on every host of its group, so a bad value
+anywhere stops the run before a single operation runs on any host.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from . import accounts, application, backups, database, firewall, login_alerts, passwords, ssh, sudo, timesync
+from .data_types import HostSettings
+from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, FleetSettings
+from .settings import SettingsError, run_hosts, settings_for, validate
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+
+# What every role applies, and its settings.
+BASELINE: list[type[HostSettings]] = [
+    FleetSettings,
+    accounts.AccountSettings,
+    sudo.SudoSettings,
+    passwords.PasswordSettings,
+    timesync.TimeSyncSettings,
+    ssh.SshSettings,
+    login_alerts.LoginAlertSettings,
+    firewall.FirewallSettings,
+]
+ROLE_SETTINGS: dict[str, list[type[HostSettings]]] = {
+    APP_SERVERS: [*BASELINE, application.ApplicationSettings],
+    DB_SERVERS: [*BASELINE, database.DatabaseSettings, backups.BackupSettings],
+    BACKUP_SERVERS: [*BASELINE, backups.DropBoxSettings],
+}
+
+
+def check_roles(hosts: list[Host]) -> None:
+    """Every role's settings on each of ``hosts`` that has the role, all problems at once.
+    Values are checked everywhere; a backup server is not asked for a database's settings."""
+    problems = []
+    for group, models in ROLE_SETTINGS.items():
+        try:
+            validate(hosts, models, in_use=[member for member in hosts if group in member.groups])
+        except SettingsError as error:
+            problems += error.problems
+    if problems:
+        raise SettingsError(problems)
+
+
+def baseline(
+    key_logins: bool = False,
+    ignore_lines: tuple[str, ...] = (),
+    watched_logs: tuple[login_alerts.WatchedLog, ...] = (),
+    match_blocks: tuple[ssh.MatchBlock, ...] = (),
+) -> None:
+    """What every role gets: clock, password quality, admins, sudo rules, a locked root, SSH,
+    and an alert for every SSH login."""
+    timesync.time_sync()
+    passwords.password_quality()
+    accounts.admin_users()
+    sudo.managed_sudoers()
+    accounts.lock_root()
+    ssh.harden(match_blocks=match_blocks)  # after the admins exist: its probe logs in as one
+    login_alerts.login_alerts(
+        two_factor=settings_for(host, ssh.SshSettings).ssh_two_factor,
+        key_logins=key_logins,
+        ignore_lines=ignore_lines,
+        watched_logs=watched_logs,
+    )
+
+
+@deploy("Application server")
+def app_server() -> None:
+    """
+    The application server: the baseline, the locked application user (guide 4.1) and a
+    firewall open to SSH and the application's ports, 80/443 redirected (3.11). Acts on the
+    hosts of the ``app_servers`` group only, like every role on its own group.
+    """
+    check_roles(run_hosts(host.inventory))
+    if APP_SERVERS not in host.groups:
+        return
+    baseline()
+    application.application_user()
+    firewall.firewall()
+    sudo.lock_sudo()  # last: may end passwordless sudo for the user connected as
+
+
+@deploy("Database server")
+def db_server() -> None:
+    """
+    The database server: the baseline, a firewall that admits SSH and the database port from the
+    app servers only, MariaDB (guide 3.11.1, 4.6) and the nightly encrypted backups (3.11.2).
+    """
+    check_roles(run_hosts(host.inventory))
+    if DB_SERVERS not in host.groups:
+        return
+    backups_on = settings_for(host, backups.BackupSettings).backups
+    baseline(watched_logs=(backups.BACKUP_LOG,) if backups_on else ())
+    firewall.firewall()
+    database.mariadb(dump_account=backups_on)
+    backups.database_backups()
+    sudo.lock_sudo()
+
+
+@deploy("Backup server")
+def backup_server() -> None:
+    """
+    The backup server: the baseline, a firewall that admits SSH from the database servers only,
+    and a drop box the database servers can only add backups to (guide 3.11.2).
+    """
+    check_roles(run_hosts(host.inventory))
+    if BACKUP_SERVERS not in host.groups:
+        return
+    baseline(
+        key_logins=True,
+        ignore_lines=tuple(backups.alert_ignore_lines(host)),
+        match_blocks=(backups.sshd_match_block(),),
+    )
+    firewall.firewall()
+    backups.backup_receiver()
+    sudo.lock_sudo()

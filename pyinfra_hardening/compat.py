@@ -46,6 +46,10 @@ def sudo_with_stored_password(host: Host) -> None:
     if user == "root":
         return
     host.data._sudo = True
+    # A @deploy took its arguments from host data when it was entered, which may have been
+    # before this ran (a role validates inside its deploy): its operations need sudo too.
+    if host.current_deploy_kwargs is not None:
+        host.current_deploy_kwargs["_sudo"] = True
     password = secret_store.lookup(secret_store.admin_password_name(user))
     if password is not None:
         host.connector_data[SUDO_PASSWORD_SLOT] = password.reveal()

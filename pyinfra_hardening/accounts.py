@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, deploy, operation
 from pyinfra.api.hiddenvalue import HiddenValue
@@ -58,10 +58,10 @@ def ssh_public_key(key: str) -> str:
 SshPublicKey = Annotated[str, AfterValidator(ssh_public_key)]
 
 
-class AdminEntry(HostSettings):
+class AdminEntry(BaseModel):
     """One admin in ``admin_users``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
     name: LoginName
     ssh_keys: Annotated[

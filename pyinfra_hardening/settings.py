@@ -74,7 +74,7 @@ def known_models() -> list[type[HostSettings]]:
     return found
 
 
-def _problem(host: Host, values: dict, error: Any) -> Problem:
+def _problem(host: Host, model: type[HostSettings], values: dict, error: Any) -> Problem:
     context = error.get("ctx") or {}
     key = context.get("key") or str(error["loc"][0])
     where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"][1:])
@@ -84,7 +84,9 @@ def _problem(host: Host, values: dict, error: Any) -> Problem:
     if where:
         what = f"has a value at {where.lstrip('.')} that {what}"
     fix = context.get("fix") or f"see the {key} row in README.md"
-    return Problem(host.name, key, values.get(key), what, fix)
+    # A rule across keys may name one left at its default.
+    default = model.model_fields[key].default if key in model.model_fields else None
+    return Problem(host.name, key, values.get(key, default), what, fix)
 
 
 def validated(host: Host, model: type[Model], in_use: bool = True) -> tuple[Model | None, list[Problem]]:
@@ -95,7 +97,7 @@ def validated(host: Host, model: type[Model], in_use: bool = True) -> tuple[Mode
     try:
         settings = model.model_validate(values)
     except ValidationError as error:
-        return None, [_problem(host, values, item) for item in error.errors()]
+        return None, [_problem(host, model, values, item) for item in error.errors()]
     return settings, settings.problems(host) if in_use else []
 
 

@@ -152,7 +152,7 @@ class SshSettings(HostSettings):
     )
 
     def problems(self, host: Host) -> list[Problem]:
-        accounts, _ = validated(host, AccountSettings)
+        accounts, _ = validated(host, AccountSettings, in_use=False)  # its values; its own rules report the rest
         if accounts is None:
             return []  # its own problems are reported by AccountSettings
         problems = access_rules.ssh_lockout(host, self, accounts)

@@ -34,7 +34,7 @@ class SudoSettings(HostSettings):
 
     def problems(self, host: Host) -> list[Problem]:
         problems = sudo_password_problems(host, self.sudo_require_password)
-        accounts, _ = validated(host, AccountSettings)
+        accounts, _ = validated(host, AccountSettings, in_use=False)  # its values; its own rules report the rest
         if accounts and self.sudo_require_password:
             problems += access_rules.nobody_left(host, accounts, "requiring a password for sudo")
         return problems

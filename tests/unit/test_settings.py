@@ -242,3 +242,12 @@ def test_the_users_own_keys_are_left_alone_and_near_misses_of_ours_refused():
     assert app1.data.app_users == ["web"]
     assert "rename it to 'ssh_two_factor'" in problems(host_data={"SSH_TWO_FACTOR": False})
     assert "rename it to 'password_minlen'" in problems(host_data={"pasword_minlen": 12})
+
+
+def test_a_rule_names_the_default_of_a_key_left_unset():
+    message = problems(host_data={"password_ucredit": -4, "password_lcredit": -4, "password_dcredit": -4})
+    assert "password_minlen = 10 is shorter than the 13 characters the credits require" in message
+
+
+def test_fields_of_an_admin_entry_are_not_host_keys():
+    assert "rename it to 'ssh_keys'" not in problems(host_data={"ssh_kyes": ["x"], "private_ip": "1.2.3.4"})

@@ -19,7 +19,7 @@ from pyinfra.operations import server
 from . import access_rules, compat, secret_store
 from .data_types import Flag, HostSettings, LoginName, described, refuse
 from .secret_store import Secret
-from .settings import Problem, settings_for
+from .settings import Problem, settings_for, stored
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -117,11 +117,10 @@ class Admin:
 
 def _admin(host: Host, entry: AdminEntry, problems: list[Problem]) -> Admin | None:
     hash_name = f"admin-{entry.name}.password-hash"
-    try:
-        password_hash = secret_store.lookup(hash_name)
-        sudo_password = secret_store.lookup(secret_store.admin_password_name(entry.name))
-    except secret_store.SecretStoreError as error:
-        problems.append(Problem(host.name, "admin_users", entry.name, "has an unsafe secret", str(error)))
+    unsafe_before = len(problems)
+    password_hash = stored(host, hash_name, "admin_users", entry.name, problems)
+    sudo_password = stored(host, secret_store.admin_password_name(entry.name), "admin_users", entry.name, problems)
+    if len(problems) > unsafe_before:
         return None
     if password_hash is None:
         problems.append(

@@ -35,7 +35,7 @@ from .login_alerts import WatchedLog
 from .managed_files import render, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
-from .settings import Problem, settings_for
+from .settings import Problem, settings_for, stored
 from .ssh import MatchBlock
 
 if TYPE_CHECKING:
@@ -121,11 +121,8 @@ class BackupSettings(HostSettings):
             if key_problem
             else []
         )
-        try:
-            dump_password = secret_store.lookup(BACKUP_DUMP_PASSWORD)
-            problems += stored_key_problems(host, "backups", True)
-        except secret_store.SecretStoreError as error:
-            return [*problems, Problem(host.name, "backups", True, "has an unsafe secret", str(error))]
+        dump_password = stored(host, BACKUP_DUMP_PASSWORD, "backups", True, problems)
+        problems += stored_key_problems(host, "backups", True)
         if dump_password and set(dump_password.reveal()) & set('"\\\n'):
             problems.append(
                 Problem(
@@ -153,12 +150,7 @@ class DropBoxSettings(HostSettings):
         problems = []
         if host.inventory.get_group(fleet.DB_SERVERS, []):
             problems += access_rules.needs_private_ip(host, "the database servers copy backups to it there")
-        try:
-            problems += stored_key_problems(host, "offsite_backup_keep", self.offsite_backup_keep)
-        except secret_store.SecretStoreError as error:
-            problems.append(
-                Problem(host.name, "offsite_backup_keep", self.offsite_backup_keep, "has an unsafe secret", str(error))
-            )
+        problems += stored_key_problems(host, "offsite_backup_keep", self.offsite_backup_keep)
         return problems
 
 
@@ -194,13 +186,14 @@ def public_line(private: Secret) -> str:
 
 
 def stored_key_problems(host: Host, key: str, value: object) -> list[Problem]:
-    """A copy key in the store that is not a key (one that is missing is generated on apply)."""
-    stored = secret_store.lookup(BACKUP_SSH_KEY)
+    """A copy key in the store that is unsafe or not a key (one that is missing is generated on apply)."""
+    problems: list[Problem] = []
+    copy = stored(host, BACKUP_SSH_KEY, key, value, problems)
     try:
-        if stored is not None:
-            public_line(stored)
+        if copy is not None:
+            public_line(copy)
     except ValueError:
-        return [
+        problems.append(
             Problem(
                 host.name,
                 key,
@@ -208,8 +201,8 @@ def stored_key_problems(host: Host, key: str, value: object) -> list[Problem]:
                 f"needs the key in {secret_store.where(BACKUP_SSH_KEY)}, which is not an OpenSSH private key",
                 "delete it to have a new one generated",
             )
-        ]
-    return []
+        )
+    return problems
 
 
 def copy_key() -> Secret:

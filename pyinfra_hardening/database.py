@@ -28,7 +28,7 @@ from .data_types import HostSettings, Port, SqlName, documented_in
 from .managed_files import masked, render, upload_secret, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
-from .settings import Problem, settings_for
+from .settings import Problem, settings_for, stored
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -77,12 +77,7 @@ class DatabaseSettings(HostSettings):
 
     def problems(self, host: Host) -> list[Problem]:
         problems = access_rules.needs_private_ip(host, "MariaDB listens only on the private address")
-        try:
-            secret_store.lookup(APP_DATABASE_PASSWORD)
-        except secret_store.SecretStoreError as error:
-            problems.append(
-                Problem(host.name, "app_database_user", self.app_database_user, "has an unsafe secret", str(error))
-            )
+        stored(host, APP_DATABASE_PASSWORD, "app_database_user", self.app_database_user, problems)
         return problems
 
 

@@ -25,7 +25,7 @@ from .data_types import Email, Flag, HostName, HostSettings, IpAddresses, MailLo
 from .managed_files import render, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
-from .settings import Problem, settings_for
+from .settings import Problem, settings_for, stored
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -123,10 +123,9 @@ class WatchedLog:
 def _stored(host: Host, name: str, needed_for: str, problems: list[Problem], key: str, value: Any) -> Secret | None:
     """A secret the alerts need, or a problem saying where to put it. Monit's configuration
     quotes values with double quotes, so a secret may not contain one."""
-    try:
-        secret = secret_store.lookup(name)
-    except secret_store.SecretStoreError as error:
-        problems.append(Problem(host.name, key, value, "has an unsafe secret", str(error)))
+    unsafe_before = len(problems)
+    secret = stored(host, name, key, value, problems)
+    if len(problems) > unsafe_before:
         return None
     if secret is None:
         problems.append(

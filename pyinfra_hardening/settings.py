@@ -18,8 +18,9 @@ from weakref import WeakKeyDictionary
 from pydantic import ValidationError
 from pyinfra.api.exceptions import PyinfraError
 
-from . import compat
+from . import compat, secret_store
 from .data_types import HostSettings
+from .secret_store import Secret
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -62,6 +63,16 @@ class SettingsError(PyinfraError):
         self.problems = list({str(problem): problem for problem in problems}.values())
         lines = "\n".join(str(problem) for problem in self.problems)
         super().__init__(f"invalid settings, nothing was changed on any host:\n{lines}")
+
+
+def stored(host: Host, name: str, key: str, value: Any, problems: list[Problem]) -> Secret | None:
+    """The secret ``name`` from the store, None when it has none; one the store cannot trust
+    (readable by others) is a problem on ``key`` instead."""
+    try:
+        return secret_store.lookup(name)
+    except secret_store.SecretStoreError as error:
+        problems.append(Problem(host.name, key, value, "has an unsafe secret", str(error)))
+        return None
 
 
 def known_models() -> list[type[HostSettings]]:

@@ -29,12 +29,12 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import python
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, compat, fleet, secret_store, totp
+from . import access_rules, compat, fleet, totp
 from .accounts import AccountSettings, Admin, admins_of
 from .data_types import FilePath, Flag, HostSettings, LoginName, LoginNames
 from .managed_files import render, sha256_of, text_of, upload_secret, validated_file
 from .packages import ensure_packages
-from .settings import Problem, settings_for, validated
+from .settings import Problem, settings_for, stored, validated
 from .ssh_login import answers_for
 
 if TYPE_CHECKING:
@@ -158,12 +158,8 @@ class SshSettings(HostSettings):
         problems = access_rules.ssh_lockout(host, self, accounts)
         enrolled = [entry.name for entry in accounts.admin_users if entry.two_factor and self.ssh_two_factor]
         for name in enrolled:
-            try:
-                found = totp.problem_with(
-                    secret_store.lookup(totp.secret_name(name)), secret_store.lookup(totp.scratch_name(name))
-                )
-            except secret_store.SecretStoreError as error:
-                found = str(error)
+            secret = stored(host, totp.secret_name(name), "admin_users", name, problems)
+            found = totp.problem_with(secret, stored(host, totp.scratch_name(name), "admin_users", name, problems))
             if found:
                 problems.append(
                     Problem(

@@ -251,3 +251,20 @@ def test_a_rule_names_the_default_of_a_key_left_unset():
 
 def test_fields_of_an_admin_entry_are_not_host_keys():
     assert "rename it to 'ssh_keys'" not in problems(host_data={"ssh_kyes": ["x"], "private_ip": "1.2.3.4"})
+
+
+@pytest.mark.parametrize("name", ["admin-alice.totp-secret", "app-database-password", "backup-ssh-key"])
+def test_a_generated_secret_others_can_read_is_refused_before_anything_runs(secret_store, name):
+    write_secret(secret_store, name, "whatever")
+    (secret_store / name).chmod(0o644)
+    inventory = Inventory(
+        (
+            [("app1", {"private_ip": "10.0.0.11"}), ("db1", {"private_ip": "10.0.0.21"})],
+            {"admin_users": ADMINS, **ALERTS},
+        ),
+        app_servers=(["app1"], {}),
+        db_servers=(["db1"], {}),
+    )
+    with pytest.raises(SettingsError) as error:
+        check_roles(list(inventory))
+    assert "has an unsafe secret" in str(error.value) and f"chmod 600 {secret_store / name}" in str(error.value)

@@ -8,16 +8,16 @@ from pyinfra.api import deploy
 from pyinfra.operations import server
 
 from .accounts import NO_LOGIN_SHELL, locked_password
-from .data_types import HostSettings, LoginName, documented_in
+from .data_types import HostSettings, LoginName
 from .settings import settings_for
 
 
 class ApplicationSettings(HostSettings):
     title = "Application"
+    group = "app_servers"
 
     app_user: LoginName = Field(
         "application",
-        json_schema_extra=documented_in("app_servers"),
         description="locked account the application runs as: no home, no shell, no password (guide 4.1)",
     )
 

@@ -29,9 +29,9 @@ from pyinfra.operations.util import any_changed
 from . import access_rules, compat, fleet, secret_store
 from .accounts import NO_LOGIN_SHELL, locked_password
 from .backup_cli import PBKDF2_ITERATIONS
-from .data_types import ClockTime, FilePath, Flag, HostSettings, Port, documented_in, whole_number
+from .data_types import ClockTime, FilePath, Flag, HostSettings, Port, whole_number
 from .database import BACKUP_DUMP_PASSWORD, DUMP_ACCOUNT, DatabaseSettings, random_password
-from .login_alerts import WatchedLog
+from .login_alerts import WatchedLog, log_exists
 from .managed_files import render, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
@@ -80,31 +80,27 @@ SFTP_UMASK = "0577"
 
 class BackupSettings(HostSettings):
     title = "Backups"
+    group = "db_servers"
 
     backups: Flag = Field(
         True,
-        json_schema_extra=documented_in("db_servers"),
         description="nightly encrypted backup "
         "of the application's database, copied to the backup servers (guide 3.11.2)",
     )
     backup_public_key: FilePath | None = Field(
         "keys/backup-public.pem",
-        json_schema_extra=documented_in("db_servers"),
         description="your RSA public key backups are encrypted to (hardening-backup keygen)",
     )
     backup_time: ClockTime = Field(
         "00:01",
-        json_schema_extra=documented_in("db_servers"),
         description="when the nightly backup runs, server time (guide 3.11.2)",
     )
     backup_keep: Annotated[int, whole_number(1, 1000)] = Field(
         7,
-        json_schema_extra=documented_in("db_servers"),
         description="how many backups the database server keeps, newest first",
     )
     backup_server_ssh_port: Port = Field(
         22,
-        json_schema_extra=documented_in("db_servers"),
         description="the port of the backup servers' sshd on the private network",
     )
 
@@ -139,10 +135,10 @@ class BackupSettings(HostSettings):
 
 class DropBoxSettings(HostSettings):
     title = "Backup drop box"
+    group = "backup_servers"
 
     offsite_backup_keep: Annotated[int, whole_number(1, 10000)] = Field(
         30,
-        json_schema_extra=documented_in("backup_servers"),
         description="how many backups of each database server a backup server keeps, newest first",
     )
 
@@ -328,7 +324,7 @@ def database_backups() -> None:
     files.directory(name=f"{CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")
     files.directory(name=f"{BACKUP_DIR} is root's alone", path=BACKUP_DIR, mode="700")
     files.directory(name="/root/.ssh exists", path="/root/.ssh", mode="700")
-    files.file(name=f"{LOG_FILE} exists", path=LOG_FILE, user="root", group="adm", mode="640")
+    log_exists(BACKUP_LOG)
     validated_file(
         name="The operator's public key that backups are encrypted to",
         dest=PUBLIC_KEY,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, WrapValidator
 from pydantic.json_schema import JsonDict
@@ -63,18 +63,16 @@ def one_of(*choices: str) -> Rule:
     return Rule(f"must be one of {', '.join(map(repr, choices))}", core_schema.literal_schema(list(choices)))
 
 
-def _ip_address(value: Any) -> str:
-    try:
-        return str(ipaddress.ip_address(value if isinstance(value, str) else ""))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a single IP address") from None
+def parsed_by(parse: Callable[[str], object], what: str) -> WrapValidator:
+    """A string that ``parse`` (one of ipaddress's) accepts, normalised; else refused as not ``what``."""
 
+    def validate(value: Any, _handler: Any) -> str:
+        try:
+            return str(parse(value if isinstance(value, str) else ""))
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not {what} ({error})") from None
 
-def _ip_network(value: Any) -> str:
-    try:
-        return str(ipaddress.ip_network(value if isinstance(value, str) else "", strict=True))
-    except ValueError as error:
-        raise ValueError(f"{value!r} is not a network ({error})") from None
+    return WrapValidator(validate)
 
 
 Flag = Annotated[bool, described("must be True or False (a Python bool, unquoted)")]
@@ -113,17 +111,17 @@ FilePath = Annotated[
     str, StringConstraints(pattern=r"^[^\n\r\x00]+$"), described("must be a file path (a string) or None")
 ]
 IpAddresses = Annotated[
-    list[Annotated[str, WrapValidator(lambda value, _: _ip_address(value))]],
+    list[Annotated[str, parsed_by(ipaddress.ip_address, "a single IP address")]],
     described("must be a list of single IP addresses such as ['203.0.113.7']; a network is not a single IP address"),
 ]
 Networks = Annotated[
-    list[Annotated[str, WrapValidator(lambda value, _: _ip_network(value))]],
+    list[Annotated[str, parsed_by(ipaddress.ip_network, "a network")]],
     described("must be a list of networks such as ['10.0.0.0/24'], without host bits set"),
 ]
 
 
 def documented_in(group: str) -> JsonDict:
-    """``json_schema_extra`` of a key documented in ``group_data/<group>.py`` rather than all.py."""
+    """``json_schema_extra`` of a key documented in another file than the rest of its model's."""
     return {"group": group}
 
 
@@ -135,8 +133,9 @@ class HostSettings(BaseModel):
     """
 
     model_config = ConfigDict(strict=True, frozen=True, extra="ignore", arbitrary_types_allowed=True)
-    # The concern's title in generated docs.
+    # The concern's title in generated docs, and the group_data file that documents its keys.
     title: ClassVar[str] = ""
+    group: ClassVar[str] = "all"
 
     def problems(self, host: Host) -> list[Problem]:
         """Rules that need more than the values: the secret store, files on the operator's

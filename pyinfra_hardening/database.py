@@ -24,7 +24,7 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, secret_store
-from .data_types import HostSettings, Port, SqlName, documented_in
+from .data_types import HostSettings, Port, SqlName
 from .managed_files import masked, render, upload_secret, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
@@ -51,20 +51,18 @@ BACKUP_DUMP_PASSWORD = "backup-dump-password"
 
 class DatabaseSettings(HostSettings):
     title = "Database"
+    group = "db_servers"
 
     database_port: Port = Field(
         3306,
-        json_schema_extra=documented_in("db_servers"),
         description="the database's TCP port; only the app servers' private addresses may reach it (guide 3.11)",
     )
     app_database: SqlName = Field(
         "application",
-        json_schema_extra=documented_in("db_servers"),
         description="the application's database (guide 4.6)",
     )
     app_database_user: SqlName = Field(
         "application",
-        json_schema_extra=documented_in("db_servers"),
         description="its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6)",
     )
 

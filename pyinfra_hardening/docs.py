@@ -61,9 +61,9 @@ def models() -> list[type[HostSettings]]:
     return list(dict.fromkeys(model for group_models in ROLE_SETTINGS.values() for model in group_models))
 
 
-def group_of(field: FieldInfo) -> str:
+def group_of(model: type[HostSettings], field: FieldInfo) -> str:
     extra = field.json_schema_extra
-    return str(extra.get("group", "all")) if isinstance(extra, dict) else "all"
+    return str(extra["group"]) if isinstance(extra, dict) and "group" in extra else model.group
 
 
 def rules_in(annotation: Any) -> list[str]:
@@ -86,14 +86,14 @@ def table() -> str:
     for model in models():
         for key, field in model.model_fields.items():
             rule = rule_of(field).replace("|", "\\|")
-            rows.append(f"| `{key}` | `{field.default!r}` | {group_of(field)} | {rule} | {field.description} |")
+            rows.append(f"| `{key}` | `{field.default!r}` | {group_of(model, field)} | {rule} | {field.description} |")
     return "\n".join(rows) + "\n"
 
 
 def group_data(group: str) -> str:
     lines = ['"""' + HEADERS[group] + '\n"""\n']
     for model in models():
-        fields = [(key, field) for key, field in model.model_fields.items() if group_of(field) == group]
+        fields = [(key, field) for key, field in model.model_fields.items() if group_of(model, field) == group]
         if not fields:
             continue
         lines.append(f"\n# {model.title}")

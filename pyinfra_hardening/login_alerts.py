@@ -302,6 +302,12 @@ def auth_log_exists() -> Any:
     )
 
 
+def log_exists(log: WatchedLog) -> None:
+    """``log``, with root's owner and adm's group, before Monit watches it: a log that does not
+    exist raises an alert of its own."""
+    files.file(name=f"{log.path} exists", path=log.path, user="root", group="adm", mode="640")
+
+
 def alerts_of(host: Host) -> LoginAlerts | None:
     """``host``'s alert destinations with their secrets; None with login_alerts off."""
     return resolve_alerts(host, settings_for(host, LoginAlertSettings))[0]
@@ -340,8 +346,8 @@ def login_alerts(
     if not host.get_fact(RsyslogWritesAuthLog):
         host.log(f"rsyslog has no rule for {AUTH_LOG}: login alerts will not fire until auth.* goes there")
     auth_log_exists(name=f"{AUTH_LOG} exists")
-    for log in watched_logs:  # a missing log would raise an alert of its own
-        files.file(name=f"{log.path} exists", path=log.path, user="root", group="adm", mode="640")
+    for log in watched_logs:
+        log_exists(log)
 
     changed = []
     ignored = ignore_regexes(alerts, ignore_lines)

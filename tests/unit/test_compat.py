@@ -1,0 +1,92 @@
+"""The pyinfra and paramiko internals compat.py relies on: each test fails if they change."""
+
+from __future__ import annotations
+
+import inspect
+
+import paramiko
+import pyinfra.connectors.util as connector_util
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.arguments import pop_global_arguments
+from pyinfra.context import ctx_host, ctx_state
+
+from harness.operator import ADMIN_PASSWORD
+from pyinfra_hardening import compat, ssh_login
+
+
+def inventory(**host_data) -> Inventory:
+    return Inventory(([("app1", host_data)], {"group_key": 1}), override_data={"cli_key": 2})
+
+
+def test_pyinfra_reads_the_data_keys_we_treat_as_its_own():
+    keys = compat.pyinfra_data_keys()
+    assert {"ssh_user", "ssh_port", "ssh_key", "_sudo", "_sudo_password"} <= keys
+    assert "admin_users" not in keys
+
+
+def test_committed_layers_are_the_inventory_and_group_data_not_the_command_line():
+    host = inventory(host_key=3).get_host("app1")
+    merged = {key: value for layer in compat.committed_data_layers(host) for key, value in layer.items()}
+    assert merged["host_key"] == 3 and merged["group_key"] == 1 and "cli_key" not in merged
+    assert host.data.cli_key == 2  # pyinfra still applies it
+
+
+def test_the_sudo_password_slot_is_the_one_pyinfra_hands_to_sudo(secret_store):
+    source = inspect.getsource(connector_util)
+    assert f'connector_data.get("{compat.SUDO_PASSWORD_SLOT}")' in source
+    host = inventory(ssh_user="alice").get_host("app1")
+    compat.sudo_with_stored_password(host)
+    assert host.data._sudo is True
+    assert host.connector_data[compat.SUDO_PASSWORD_SLOT] == ADMIN_PASSWORD
+
+
+def test_root_needs_no_sudo(secret_store):
+    host = inventory(ssh_user="root").get_host("app1")
+    compat.sudo_with_stored_password(host)
+    assert not host.data.get("_sudo") and compat.SUDO_PASSWORD_SLOT not in host.connector_data
+
+
+def test_a_deploy_entered_before_validation_runs_its_operations_with_sudo(secret_store):
+    """pyinfra takes a deploy's arguments from host data when it is entered."""
+    hosts = inventory(ssh_user="alice")
+    state = State(hosts, Config())
+    host = hosts.get_host("app1")
+    with ctx_state.use(state), ctx_host.use(host):
+        entered, _ = pop_global_arguments(state, host, {})
+        assert entered["_sudo"] is False
+        with host.deploy("a role", kwargs=entered, data=None):
+            compat.sudo_with_stored_password(host)
+            inside, _ = pop_global_arguments(state, host, {})
+    assert inside["_sudo"] is True
+
+
+def test_executing_follows_pyinfras_state():
+    state = State(inventory(), Config())
+    assert compat.executing() is False
+    with ctx_state.use(state):
+        assert compat.executing() is False
+        state.is_executing = True
+        assert compat.executing() is True
+
+
+def test_paramiko_answers_keyboard_interactive_through_the_method_we_wrap(secret_store):
+    assert "auth_interactive_dumb(username)" in inspect.getsource(paramiko.SSHClient._auth)
+    ssh_login.install()
+    ssh_login.install()  # twice: wrapped once
+    method = paramiko.Transport.__dict__["auth_interactive_dumb"]
+    assert method.answers_from_store
+    seen = {}
+
+    def auth_interactive(self, username, handler, submethods=""):
+        seen["answers"] = handler("", "", [("Password: ", False)])
+        return []
+
+    original = paramiko.Transport.auth_interactive
+    paramiko.Transport.auth_interactive = auth_interactive
+    try:
+        transport = paramiko.Transport.__new__(paramiko.Transport)
+        transport.getpeername = lambda: ("10.0.0.1", 22)  # only the label of the TOTP state uses it
+        paramiko.Transport.auth_interactive_dumb(transport, "alice")
+    finally:
+        paramiko.Transport.auth_interactive = original
+    assert seen["answers"] == [ADMIN_PASSWORD]

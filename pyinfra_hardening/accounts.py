@@ -6,18 +6,19 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand, deploy, operation
+from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.api.hiddenvalue import HiddenValue
-from pyinfra.facts.server import Users
 from pyinfra.operations import server
 
 from . import access_rules, compat, secret_store
 from .data_types import Flag, HostSettings, LoginName, described, refuse
+from .managed_files import sha256_of
 from .secret_store import Secret
 from .settings import Problem, settings_for, stored
 
@@ -177,9 +178,28 @@ def sudo_password_problems(host: Host, require_password: bool) -> list[Problem]:
     return []
 
 
-def _shadow_field(user: str) -> str | None:
-    entry = host.get_fact(Users).get(user)
-    return entry["password"] if entry else None
+class ShadowPassword(FactBase[str | None]):
+    """How ``user``'s password field stands, never the hash itself (so no output can show it):
+    ``locked`` (``*`` or ``!``), else the SHA-256 of the field; None when there is no such user."""
+
+    def command(self, user: str) -> str:
+        return (
+            f"getent shadow {shlex.quote(user)} | cut -d: -f2 | {{ IFS= read -r field || exit 0; "
+            """case "$field" in '*'*|'!'*) echo locked ;; *) printf %s "$field" | sha256sum ;; esac; }"""
+        )
+
+    def process(self, output: list[str]) -> str | None:
+        return output[0].split()[0] if output and output[0].strip() else None
+
+
+@operation()
+def user_account(**arguments: Any) -> Any:
+    """
+    pyinfra's ``server.user`` (same arguments), with the output of its Users fact, which holds
+    every account's password hash, kept out of ``-vvv``.
+    """
+    with compat.fact_output_unprinted():
+        yield from server.user._inner(**arguments)
 
 
 @operation()
@@ -190,7 +210,7 @@ def password_hash(user: str, hashed: Secret) -> Any:
     + user: the account
     + hashed: a crypt(3) hash, from the secret store
     """
-    if _shadow_field(user) == hashed.reveal():
+    if host.get_fact(ShadowPassword, user=user) == sha256_of(hashed.reveal()):
         host.noop(f"{user}'s password hash is already set")
         return
     yield StringCommand("usermod", "-p", QuoteString(HiddenValue(hashed.reveal())), QuoteString(user))
@@ -203,11 +223,24 @@ def locked_password(user: str) -> Any:
 
     + user: the account
     """
-    field = _shadow_field(user)
-    if field is not None and field.startswith(("*", "!")):
+    if host.get_fact(ShadowPassword, user=user) == "locked":
         host.noop(f"{user}'s password is already locked")
         return
     yield StringCommand("usermod", "-p", QuoteString("*"), QuoteString(user))
+
+
+def locked_system_account(user: str, home: str, what: str) -> None:
+    """A system account nobody logs in as: no login shell, no password, no home of its own made."""
+    user_account(
+        name=f"{what} {user}: system account, no login shell",
+        user=user,
+        system=True,
+        shell=NO_LOGIN_SHELL,
+        home=home,
+        ensure_home=False,
+        create_home=False,
+    )
+    locked_password(name=f"{what} {user}: no password", user=user)
 
 
 @deploy("Admin users")
@@ -226,7 +259,7 @@ def admin_users() -> None:
     settings = settings_for(host, AccountSettings)
     server.group(name=f"Admin group {settings.admin_group}", group=settings.admin_group)
     for admin in admins_of(host):
-        server.user(
+        user_account(
             name=f"Admin {admin.name}: account in {settings.admin_group}, bash, SSH keys",
             user=admin.name,
             groups=[settings.admin_group],

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import server
 
-from .accounts import NO_LOGIN_SHELL, locked_password
+from .accounts import locked_system_account
 from .data_types import HostSettings, LoginName
 from .settings import settings_for
 
@@ -35,13 +34,4 @@ def application_user() -> None:
         application.application_user()
     """
     app_user = settings_for(host, ApplicationSettings).app_user
-    server.user(
-        name=f"Application user {app_user}: system account, no home, no login shell",
-        user=app_user,
-        system=True,
-        shell=NO_LOGIN_SHELL,
-        home="/nonexistent",
-        ensure_home=False,
-        create_home=False,
-    )
-    locked_password(name=f"Application user {app_user}: no password", user=app_user)
+    locked_system_account(app_user, "/nonexistent", "Application user")

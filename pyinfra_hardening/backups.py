@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, secret_store
-from .accounts import NO_LOGIN_SHELL, locked_password
+from .accounts import locked_system_account
 from .backup_cli import PBKDF2_ITERATIONS
 from .data_types import ClockTime, FilePath, Flag, HostSettings, Port, whole_number
 from .database import BACKUP_DUMP_PASSWORD, DUMP_ACCOUNT, DatabaseSettings, random_password
@@ -374,16 +374,7 @@ def backup_receiver() -> None:
     """
     keep = settings_for(host, DropBoxSettings).offsite_backup_keep
     sources = fleet.private_ips(host.inventory, fleet.DB_SERVERS)
-    server.user(
-        name=f"Backup account {ACCOUNT}: system account, no shell",
-        user=ACCOUNT,
-        system=True,
-        shell=NO_LOGIN_SHELL,
-        home=CHROOT,
-        ensure_home=False,
-        create_home=False,
-    )
-    locked_password(name=f"Backup account {ACCOUNT}: no password", user=ACCOUNT)
+    locked_system_account(ACCOUNT, CHROOT, "Backup account")
     # sshd's chroot must be root's and closed to writes; the account only writes inside, and the
     # sticky bit stops it removing what is sealed.
     files.directory(

@@ -7,6 +7,8 @@ than quietly in a run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable
 
 import paramiko
@@ -60,6 +62,34 @@ def executing() -> bool:
     changes (which ``--dry`` and the confirmation prompt do): side effects on the operator's
     machine, such as generating a secret into the store, happen only then."""
     return context.ctx_state.isset() and bool(context.state.is_executing)
+
+
+class _FactOutput:
+    """How many facts that read secrets are being gathered now, across hosts (each host is a
+    greenlet, and pyinfra's flag is one for the whole run), and what the flag was before."""
+
+    gathering = 0
+    printed = False
+
+
+@contextmanager
+def fact_output_unprinted() -> Iterator[None]:
+    """pyinfra's ``-vvv`` prints what every fact command outputs; facts that read secrets
+    (pyinfra's Users fact holds every account's password hash) are gathered inside this, which
+    turns that printing off until the last such fact on any host is done."""
+    if not context.ctx_state.isset():
+        yield
+        return
+    state = context.state
+    if _FactOutput.gathering == 0:
+        _FactOutput.printed, state.print_fact_output = state.print_fact_output, False
+    _FactOutput.gathering += 1
+    try:
+        yield
+    finally:
+        _FactOutput.gathering -= 1
+        if _FactOutput.gathering == 0:
+            state.print_fact_output = _FactOutput.printed
 
 
 def _answering(original: Callable, answers_for: Callable) -> Callable:

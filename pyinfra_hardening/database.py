@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 from pyinfra import host, logger, state
 from pyinfra.api import FactBase, StringCommand, deploy, operation
-from pyinfra.facts.server import Users
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
@@ -203,6 +202,17 @@ class MariadbDataDirectory(FactBase[str | None]):
         return output[0].strip().rstrip("/") if output and output[0].strip() else None
 
 
+class LoginShell(FactBase[str | None]):
+    """``user``'s login shell; None when there is no such user (pyinfra's Users fact would read
+    every password hash to tell)."""
+
+    def command(self, user: str) -> str:
+        return f"getent passwd {shlex.quote(user)} | cut -d: -f7"
+
+    def process(self, output: list[str]) -> str | None:
+        return output[0].strip() if output and output[0].strip() else None
+
+
 class NotOwnedBy(FactBase[list[str]]):
     """Up to ten paths under ``path`` whose owner or group is not ``user``."""
 
@@ -313,7 +323,8 @@ def accounts_and_databases(database: Database, dump_account: bool) -> Any:
     + database: the application's database and account
     + dump_account: whether the backup's dump account exists (with backups on)
     """
-    current = host.get_fact(Mariadb)
+    with compat.fact_output_unprinted():  # the accounts' password hashes log in as well as the passwords
+        current = host.get_fact(Mariadb)
     if current is None:  # MariaDB is being installed in this run: everything is still to do
         current = MariadbState(accounts={("root", "localhost"): {"plugin": "unix_socket"}})
     password = secret_store.generated(APP_DATABASE_PASSWORD, random_password, compat.executing())
@@ -340,8 +351,8 @@ def no_login_shell(user: str) -> Any:
 
     + user: the account
     """
-    entry = host.get_fact(Users).get(user)
-    if entry is None or entry["shell"] in NO_LOGIN_SHELLS:
+    shell = host.get_fact(LoginShell, user=user)
+    if shell is None or shell in NO_LOGIN_SHELLS:
         host.noop(f"{user} has no login shell")
         return
     yield StringCommand("usermod", "-s", "/usr/sbin/nologin", user)

@@ -12,6 +12,7 @@ import hashlib
 import re
 import shlex
 from collections.abc import Iterator
+from contextlib import nullcontext
 from importlib import resources
 from io import StringIO
 from pathlib import Path
@@ -23,6 +24,8 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.command import PyinfraCommand
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
+
+from . import compat
 
 
 def template_root() -> Path:
@@ -113,7 +116,8 @@ def validated_file(
     current = host.get_fact(File, path=dest)
     if not current or host.get_fact(Sha256File, path=dest) != sha256_of(content):
         if state.config.DIFF:
-            old = host.get_fact(FileContents, path=dest) if current else None
+            with compat.fact_output_unprinted() if secret_pattern else nullcontext():
+                old = host.get_fact(FileContents, path=dest) if current else None
             print_diff(dest, old, content, secret_pattern)
         candidate = candidate_path(dest)
         quoted = shlex.quote(candidate)

@@ -114,21 +114,7 @@ def restore_newest_backup(operator: Operator, db, backup) -> bool:
     for name in names[-2:]:
         (folder / name).write_bytes(backup.read_bytes(f"/srv/db-backups/incoming/{name}"))
     archive = next(folder.glob("*.sql.gz.enc"))
-    restore = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "hardening-backup"),
-            "restore",
-            "--private-key",
-            str(operator.backup_private_key),
-            str(archive),
-            "--database",
-            "restored",
-            "--via",
-            f"docker exec -i {db.container.id} mariadb",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    restore = operator.restore(archive, db, "restored")
     rows = db.exec("mariadb -N restored -e 'SELECT body FROM notes ORDER BY id'").stdout.split("\n")[:2]
     return restore.returncode == 0 and rows == ["first note", "second note"]
 

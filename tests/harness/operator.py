@@ -30,6 +30,8 @@ SMTP_USER = "monit"
 SMTP_PASSWORD = "Mail-Relay-Pass-51"
 # Backups the test fleets keep: few, so a test sees both servers rotate.
 DB_BACKUP_KEEP, OFFSITE_BACKUP_KEEP = 3, 4
+# The operator's backup command, from the same environment as the tests.
+HARDENING_BACKUP = str(Path(sys.executable).parent / "hardening-backup")
 ROLE_GROUPS = {"app": "app_servers", "db": "db_servers", "backup": "backup_servers"}
 DEPLOYS = {role: f"deploys/{role}_server.py" for role in ROLE_GROUPS}
 
@@ -112,6 +114,26 @@ class Operator:
         return client.exec(
             f"MYSQL_PWD={shlex.quote(password)} mariadb --batch --skip-column-names "
             f"-h {db.private_ip} -u application application -e {shlex.quote(sql)}"
+        )
+
+    def restore(self, archive: Path, db: Machine, database: str) -> subprocess.CompletedProcess:
+        """``hardening-backup restore`` of ``archive`` into a new ``database`` on ``db``, with the
+        operator's private key, fed to the MariaDB client there."""
+        return subprocess.run(
+            [
+                HARDENING_BACKUP,
+                "restore",
+                "--private-key",
+                str(self.backup_private_key),
+                str(archive),
+                "--database",
+                database,
+                "--via",
+                f"docker exec -i {db.container.id} mariadb",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     def base_group_data(self) -> dict:

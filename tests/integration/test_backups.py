@@ -4,7 +4,6 @@ server, a restore with the operator's private key, rotation, and failures that a
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,13 +12,13 @@ import pytest
 
 from harness.containers import Machine
 from harness.operator import DB_BACKUP_KEEP as DB_KEEP
+from harness.operator import HARDENING_BACKUP
 from harness.operator import OFFSITE_BACKUP_KEEP as OFFSITE_KEEP
 from harness.ssh import key_only
 from pyinfra_hardening import backups
 from pyinfra_hardening.backup_cli import generate_key_pair
 
 SEEDED = [("1", "alice@example.com", "likes green tea"), ("2", "bob@example.com", "allergic to cats")]
-HARDENING_BACKUP = str(Path(sys.executable).parent / "hardening-backup")
 
 
 def cron_command(db: Machine) -> str:
@@ -97,22 +96,7 @@ def test_the_backup_arrives_offsite_and_restores_exactly_the_seeded_rows(deploym
     archive, _ = fetch(backup, first_backup, tmp_path, backups.INCOMING)
     db.check("mariadb -e 'DROP DATABASE IF EXISTS restored'")
 
-    restore = subprocess.run(
-        [
-            HARDENING_BACKUP,
-            "restore",
-            "--private-key",
-            str(operator.backup_private_key),
-            str(archive),
-            "--database",
-            "restored",
-            "--via",
-            f"docker exec -i {db.container.id} mariadb",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    restore = operator.restore(archive, db, "restored")
 
     assert restore.returncode == 0, restore.stderr
     rows = db.check("mariadb -N restored -e 'SELECT id, email, note FROM customers ORDER BY id'")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.operator import ADMIN_PASSWORD, ROLE_GROUPS, SMTP_PASSWORD, Operator
+from harness.operator import ADMIN_PASSWORD, DEPLOYS, ROLE_GROUPS, SMTP_PASSWORD, Operator
+from pyinfra_hardening import database
+from pyinfra_hardening.secret_store import Secret
 
 ROLES = list(ROLE_GROUPS)
 
@@ -84,3 +86,14 @@ def test_secrets_never_show_in_output(deployment, operator):
         for run in runs:
             assert secret not in run.output
     assert ADMIN_PASSWORD in secrets_of(operator) and SMTP_PASSWORD in secrets_of(operator)
+
+
+def test_secrets_never_show_in_the_most_verbose_output(deployment, operator):
+    """-vvv prints every fact's output; the facts that read secrets stay unprinted."""
+    run = operator.pyinfra(deployment.admin_inventory, *DEPLOYS.values(), args=("-vvv",))
+
+    assert run.returncode == 0 and run.changed == {}, run.output
+    assert "PubkeyAuthentication yes" in run.output, "-vvv printed no fact output at all"
+    app_password = Secret((operator.secrets / "app-database-password").read_text().strip(), "store")
+    for secret in [*secrets_of(operator), database.password_hash(app_password)]:
+        assert secret not in run.output

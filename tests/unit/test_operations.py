@@ -1,0 +1,276 @@
+"""Every custom operation, as pyinfra tests its own: facts in, commands or a noop reason out,
+including the drift cases a re-run must notice."""
+
+from __future__ import annotations
+
+import pytest
+from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.facts.server import Groups, Os, Users, Which
+
+from harness.operations import run_operation
+from harness.operator import write_secret
+from pyinfra_hardening import accounts, database, firewall, login_alerts, passwords, ssh, sudo, totp
+from pyinfra_hardening.database import MariadbState
+from pyinfra_hardening.managed_files import candidate_path, sha256_of, validated_file
+from pyinfra_hardening.secret_store import Secret
+
+HASH = Secret("$6$saltsaltsalt$" + "h" * 86, "test")
+A_FILE = {"user": "root", "group": "root", "mode": 644}
+
+
+def path_fact(cls, path: str, value) -> dict:
+    return {(cls, (("path", path),)): value}
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+def test_a_password_hash_already_set_is_left_alone_and_the_hash_never_printed():
+    same = run_operation(
+        accounts.password_hash, {accounts.ShadowPassword: sha256_of(HASH.reveal())}, user="alice", hashed=HASH
+    )
+    assert not same.changes and same.noop == "alice's password hash is already set"
+    drifted = run_operation(accounts.password_hash, {accounts.ShadowPassword: "locked"}, user="alice", hashed=HASH)
+    assert drifted.commands == ["usermod -p '*MASKED*' alice"]
+    assert HASH.reveal() in drifted.raw[0]
+
+
+@pytest.mark.parametrize("field, changes", [("locked", False), (sha256_of("$6$x$y"), True), (None, True)])
+def test_root_is_locked_unless_it_is_already(field, changes):
+    outcome = run_operation(accounts.locked_password, {accounts.ShadowPassword: field}, user="root")
+    assert outcome.changes is changes
+    if changes:
+        assert outcome.commands == ["usermod -p '*' root"]
+
+
+def test_user_accounts_read_every_password_hash_without_printing_it():
+    """pyinfra's Users fact holds every account's shadow field: -vvv must not print it."""
+    outcome = run_operation(
+        accounts.user_account,
+        {Users: {}, Groups: [], Os: "Linux", (Which, (("command", "useradd"),)): "/usr/sbin/useradd"},
+        print_fact_output=True,
+        user="application",
+        system=True,
+        shell="/usr/sbin/nologin",
+        home="/nonexistent",
+        ensure_home=False,
+        create_home=False,
+    )
+    assert outcome.commands and outcome.commands[0].startswith("useradd ")
+    assert outcome.facts_printed and not any(outcome.facts_printed)
+
+
+# --- sudo and passwords ------------------------------------------------------------------------
+
+
+def test_a_sudoers_file_with_nopasswd_is_rewritten_through_visudo():
+    path = "/etc/sudoers.d/90-cloud-init-users"
+    facts = {
+        **path_fact(FileContents, path, ["debian ALL=(ALL) NOPASSWD:ALL"]),
+        **path_fact(File, path, {**A_FILE, "mode": 440}),
+        **path_fact(Sha256File, path, "0" * 64),
+    }
+    outcome = run_operation(sudo.sudoers_require_password, facts, path=path)
+    assert outcome.uploads == {candidate_path(path): "debian ALL=(ALL) ALL\n"}
+    assert "visudo -cf" in outcome.commands[0]
+
+
+def test_the_password_quality_line_is_set_once():
+    arguments = "retry=3 minlen=10"
+    wanted = f"password\trequisite\t\t\tpam_pwquality.so {arguments}"
+    same = run_operation(
+        passwords.pam_password_quality, {FileContents: [wanted]}, module="pwquality", arguments=arguments
+    )
+    assert not same.changes and "already has" in same.noop
+    drifted = run_operation(
+        passwords.pam_password_quality,
+        {FileContents: ["password\trequisite\t\t\tpam_pwquality.so retry=3"]},
+        module="pwquality",
+        arguments=arguments,
+    )
+    assert drifted.commands[0].startswith("sed -i -E ") and "grep -qxF" in drifted.commands[0]
+
+
+# --- validated files ---------------------------------------------------------------------------
+
+
+def file_facts(dest: str, content: str | None, **stat) -> dict:
+    exists = content is not None
+    return {
+        **path_fact(File, dest, {**A_FILE, **stat} if exists else None),
+        **path_fact(Sha256File, dest, sha256_of(content) if exists else None),
+    }
+
+
+def test_a_validated_file_as_configured_is_a_noop():
+    outcome = run_operation(
+        validated_file, file_facts("/etc/x", "a\n"), dest="/etc/x", content="a\n", validator="check {}"
+    )
+    assert not outcome.changes and outcome.noop == "/etc/x is as configured"
+
+
+def test_a_changed_file_lands_only_through_its_validator():
+    outcome = run_operation(
+        validated_file, file_facts("/etc/x", "old\n"), dest="/etc/x", content="new\n", validator="check {}"
+    )
+    assert outcome.uploads == {candidate_path("/etc/x"): "new\n"}
+    swap = outcome.commands[0]
+    assert f"if check {candidate_path('/etc/x')}; then mv -f {candidate_path('/etc/x')} /etc/x;" in swap
+
+
+def test_only_mode_drift_is_fixed_by_chmod():
+    outcome = run_operation(
+        validated_file, file_facts("/etc/x", "a\n", mode=666), dest="/etc/x", content="a\n", validator=None, mode="600"
+    )
+    assert outcome.commands == ["chmod 600 /etc/x"] and not outcome.uploads
+
+
+def test_a_file_with_secrets_travels_through_an_owner_only_file_and_content_is_computed_when_run():
+    outcome = run_operation(
+        validated_file,
+        file_facts("/etc/s", None),
+        dest="/etc/s",
+        content=lambda: "pw\n",
+        validator=None,
+        mode="600",
+        secret_pattern="(pw)",
+    )
+    assert outcome.commands[0] == "install -m 600 /dev/null /tmp/pyinfra-temp"
+    assert outcome.uploads == {"/tmp/pyinfra-temp": "pw\n"}
+
+
+# --- SSH ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bits, changes", [(4096, False), (8192, False), (2048, True), (None, True)])
+def test_the_rsa_host_key_is_replaced_only_when_too_small(bits, changes):
+    outcome = run_operation(ssh.rsa_host_key, {ssh.RsaHostKeyBits: bits}, bits=4096)
+    assert outcome.changes is changes
+    if changes:
+        assert "ssh-keygen -q -t rsa -b 4096" in outcome.commands[0]
+
+
+def test_an_ed25519_host_key_is_made_only_if_missing():
+    key = ssh.ED25519_HOST_KEY
+    assert not run_operation(ssh.ed25519_host_key, path_fact(File, key, A_FILE)).changes
+    assert run_operation(ssh.ed25519_host_key, path_fact(File, key, None)).commands == [
+        f"ssh-keygen -q -t ed25519 -N '' -f {key}"
+    ]
+
+
+def test_weak_moduli_are_dropped_only_when_there_are_some():
+    assert run_operation(ssh.strong_moduli, {ssh.WeakModuli: 0}).noop == "no weak moduli"
+    assert "awk" in run_operation(ssh.strong_moduli, {ssh.WeakModuli: 12}).commands[0]
+
+
+def test_the_totp_file_is_written_only_when_its_secret_differs_and_never_shown(secret_store):
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    write_secret(secret_store, totp.secret_name("alice"), secret)
+    write_secret(secret_store, totp.scratch_name("alice"), "12345678")
+    path = "/home/alice/.google_authenticator"
+    same = run_operation(ssh.totp_secret_file, path_fact(ssh.FirstLineSha256, path, sha256_of(secret)), user="alice")
+    assert not same.changes
+    rotated = run_operation(ssh.totp_secret_file, path_fact(ssh.FirstLineSha256, path, "0" * 64), user="alice")
+    assert list(rotated.uploads.values()) == [
+        totp.google_authenticator_file(Secret(secret, ""), Secret("12345678", ""))
+    ]
+    assert rotated.commands[-1].startswith("install -o alice -g alice -m 400 ")
+    assert not any(secret in command for command in rotated.commands)
+
+
+def test_sshd_is_reloaded_only_while_it_runs():
+    assert run_operation(ssh.reload_sshd, {}, unit="ssh.service").commands == [
+        "if systemctl is-active --quiet ssh.service; then systemctl reload ssh.service; fi"
+    ]
+
+
+# --- firewall ----------------------------------------------------------------------------------
+
+
+def firewall_state(rules: dict[int, str], live_matches: bool = True) -> dict:
+    state = {
+        family: firewall.FamilyState(sha256_of(text), "live", "live" if live_matches else "other")
+        for family, text in rules.items()
+    }
+    return {firewall.FirewallState: state}
+
+
+RULES = {4: "*filter\nCOMMIT\n", 6: "*filter\nCOMMIT\n"}
+
+
+def test_saved_and_live_rules_as_configured_are_a_noop():
+    outcome = run_operation(firewall.apply_rules, firewall_state(RULES), rules=RULES, rollback_seconds=60)
+    assert not outcome.changes and "saved and live" in outcome.noop
+
+
+@pytest.mark.parametrize("case", ["new rules", "flushed by hand"])
+def test_new_or_drifted_rules_are_tested_then_applied_with_the_rollback_armed(case):
+    facts = firewall_state({4: "old", 6: RULES[6]}) if case == "new rules" else firewall_state(RULES, False)
+    outcome = run_operation(firewall.apply_rules, facts, rules=RULES, rollback_seconds=45)
+    apply = outcome.commands[-1]
+    assert apply.index("iptables-restore --test") < apply.index("systemd-run") < apply.index("--on-active=45s")
+    assert set(outcome.uploads) == {firewall.candidate(4), firewall.candidate(6)}
+
+
+def test_rules_are_saved_only_while_the_rollback_timer_still_waits():
+    command = run_operation(firewall.persist_rules, {}, tables=("filter",)).commands[0]
+    assert command.startswith(f"if ! systemctl is-active --quiet {firewall.ROLLBACK_UNIT}.timer; then")
+    assert command.index("exit 1") < command.index("systemctl stop")
+
+
+# --- database ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shell, changes", [("/usr/sbin/nologin", False), ("/bin/false", False), (None, False), ("/bin/bash", True)]
+)
+def test_the_mysql_account_gets_a_shell_that_refuses(shell, changes):
+    outcome = run_operation(database.no_login_shell, {database.LoginShell: shell}, user="mysql")
+    assert outcome.changes is changes
+    if changes:
+        assert outcome.commands == ["usermod -s /usr/sbin/nologin mysql"]
+
+
+def test_ownership_is_fixed_recursively_only_when_something_is_off():
+    assert not run_operation(database.owned_by, {database.NotOwnedBy: []}, path="/var/lib/mysql", user="mysql").changes
+    fixed = run_operation(
+        database.owned_by, {database.NotOwnedBy: ["/var/lib/mysql/x"]}, path="/var/lib/mysql", user="mysql"
+    )
+    assert fixed.commands == ["chown -R mysql:mysql /var/lib/mysql"]
+
+
+def test_accounts_as_configured_get_no_sql_and_drift_gets_sql_without_the_hash(secret_store):
+    write_secret(secret_store, database.APP_DATABASE_PASSWORD, "App-Db-Pass-77")
+    db = database.Database(3306, "10.0.0.21", "application", "application", ("10.0.0.11",))
+    hashed = database.password_hash(Secret("App-Db-Pass-77", ""))
+    grantee = "'application'@'10.0.0.11'"
+    configured = MariadbState(
+        accounts={
+            ("root", "localhost"): {"plugin": "unix_socket"},
+            ("application", "10.0.0.11"): {
+                "access": 0,
+                "plugin": "mysql_native_password",
+                "authentication_string": hashed,
+            },
+        },
+        schema_privileges={grantee: {("application", p, "NO") for p in database.APP_PRIVILEGES}},
+        databases={"application"},
+    )
+    same = run_operation(
+        database.accounts_and_databases, {database.Mariadb: configured}, database=db, dump_account=False
+    )
+    assert not same.changes and "as configured" in same.noop
+    fresh = run_operation(database.accounts_and_databases, {database.Mariadb: None}, database=db, dump_account=False)
+    sql = fresh.uploads["/tmp/pyinfra-temp"]
+    assert f"CREATE USER {grantee} IDENTIFIED BY PASSWORD '{hashed}';" in sql
+    assert fresh.commands[-1].startswith(f"mariadb < {database.SQL_STAGING};")
+    assert not any(hashed in command for command in fresh.commands)
+
+
+# --- login alerts ------------------------------------------------------------------------------
+
+
+def test_rsyslog_is_asked_for_the_auth_log_only_when_it_is_missing():
+    assert run_operation(login_alerts.auth_log_exists, path_fact(File, login_alerts.AUTH_LOG, A_FILE)).noop
+    created = run_operation(login_alerts.auth_log_exists, path_fact(File, login_alerts.AUTH_LOG, None))
+    assert created.commands[0].startswith("logger -p auth.info ")

@@ -1,4 +1,4 @@
-"""pyinfra loads this file before it connects (runs start from the repo root).
+"""pyinfra loads this file before it connects, when a run starts in this directory.
 
 Re-runs log in as an admin with key + TOTP: the code comes from the operator's secret store.
 """

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pyinfra_hardening import docs
+from pyinfra_hardening import docs, scaffold
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,3 +67,26 @@ def test_no_secret_store_is_tracked_by_git():
     assert not [path for path in tracked.splitlines() if path.startswith(".secrets/")]
     ignored = subprocess.run(["git", "check-ignore", "-q", ".secrets/admin-alice.password"], cwd=REPO)
     assert ignored.returncode == 0, ".secrets/ must be git-ignored"
+
+
+def test_this_repositorys_project_files_are_what_init_writes():
+    """The top-level inventories/, group_data/, deploys/ and config.py are a scaffolded project."""
+    for path, text in scaffold.project_files().items():
+        if path != ".gitignore":  # the repository ignores more (the build's own files)
+            assert (REPO / path).read_text() == text, path
+
+
+def test_init_writes_a_project_and_never_overwrites_one(tmp_path):
+    project = tmp_path / "fleet"
+    assert scaffold.main(["init", str(project)]) == 0
+    assert sorted(str(path.relative_to(project)) for path in project.rglob("*") if path.is_file()) == sorted(
+        scaffold.project_files()
+    )
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".secrets/x", "keys/backup-private.pem"], cwd=project, capture_output=True, text=True
+    )
+    assert ignored.stdout.split() == [".secrets/x", "keys/backup-private.pem"], ".gitignore keeps them out"
+    (project / "group_data" / "all.py").write_text("# mine\n")
+    assert scaffold.main(["init", str(project)]) == 1
+    assert (project / "group_data" / "all.py").read_text() == "# mine\n"

@@ -1,13 +1,17 @@
 """``hardening-backup``: the operator's side of the encrypted backups, run on your own machine.
 
     hardening-backup keygen --private-key ~/backup-key.pem --public-key keys/backup-public.pem
-    hardening-backup restore --private-key ~/backup-key.pem db1_20261122T000100Z.sql.gz.enc \\
+    hardening-backup fetch inventories/prod.py backup1.example.com --user alice --out restore
+    hardening-backup restore --private-key ~/backup-key.pem restore/db1_20261122T000100Z.sql.gz.enc \\
         --sql-out restore.sql
 
 ``keygen`` makes the RSA pair: set ``backup_public_key`` to the public half; keep the private half
-off every server (it is the only way to read a backup). ``restore`` checks the archive against
-its passphrase file, decrypts both here, and writes the SQL to ``--sql-out``, or feeds it to
-``--via`` (a command that runs a MariaDB client; default ``mariadb``) into ``--database``.
+off every server (it is the only way to read a backup). ``fetch`` logs in to a backup server as
+an admin (key, TOTP code and sudo password from the secret store, as pyinfra does) and copies the
+newest complete pair here (the sealed files are root's: it reads them through sudo).
+``restore`` checks the archive against its passphrase file, decrypts both here, and writes the
+SQL to ``--sql-out``, or feeds it to ``--via`` (a command that runs a MariaDB client; default
+``mariadb``) into ``--database``.
 """
 
 from __future__ import annotations
@@ -23,11 +27,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import paramiko
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import padding as asymmetric_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+from . import backups, compat, fleet, secret_store
+from .ssh import AdminLogin, ProbeFailed, logged_in
 
 ARCHIVE_SUFFIX = ".sql.gz.enc"
 PASSPHRASE_SUFFIX = ".passphrase.enc"
@@ -117,6 +125,65 @@ def restore_sql(database: str, dump: bytes) -> bytes:
     return f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4;\nUSE `{database}`;\n".encode() + dump
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """``data`` into ``path``, readable by its owner only from the first byte."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+
+
+def run_with_sudo(transport: paramiko.Transport, command: str, password: str) -> bytes:
+    """What ``command`` prints, run through sudo with ``password`` on its standard input (no
+    terminal needed, and the password on no command line)."""
+    channel = transport.open_session(timeout=20)
+    channel.exec_command(f"sudo -S -p '' sh -c {shlex.quote(command)}")
+    channel.sendall(password.encode() + b"\n")
+    channel.shutdown_write()
+    output, errors = channel.makefile("rb").read(), channel.makefile_stderr("rb").read()
+    if channel.recv_exit_status() != 0:
+        raise RestoreError(f"`{command}` failed on the backup server: {errors.decode(errors='replace').strip()}")
+    return output
+
+
+def newest_pair(names: list[str], source: str | None) -> list[str]:
+    """The newest complete pair (archive, passphrase file) among ``names``, of ``source`` (a
+    database server's name) if given."""
+    prefix = f"{backups.source_name(source)}_" if source else ""
+    stamps = {name[: -len(ARCHIVE_SUFFIX)] for name in names if name.endswith(ARCHIVE_SUFFIX)}
+    complete = [stem for stem in stamps if f"{stem}{PASSPHRASE_SUFFIX}" in names and stem.startswith(prefix)]
+    if not complete:
+        raise RestoreError(f"no complete backup{' of ' + source if source else ''} on the backup server")
+    newest = max(complete, key=lambda stem: stem.rsplit("_", 1)[1])
+    return [f"{newest}{ARCHIVE_SUFFIX}", f"{newest}{PASSPHRASE_SUFFIX}"]
+
+
+def fetch(inventory_path: Path, host_name: str, user: str, out: Path, source: str | None = None) -> list[Path]:
+    """Copy the newest backup pair from backup server ``host_name`` of the inventory into ``out``."""
+    host = compat.load_inventory(str(inventory_path)).get_host(host_name)  # the data a run would see
+    if host is None:
+        raise RestoreError(f"{host_name} is not in {inventory_path}")
+    password = secret_store.lookup(secret_store.admin_password_name(user))
+    if password is None:
+        where = secret_store.where(secret_store.admin_password_name(user))
+        raise RestoreError(f"{user}'s password is not in the secret store ({where}); sudo needs it")
+    address, port = fleet.ssh_address(host)
+    try:
+        transport = logged_in(AdminLogin(user, fleet.connect_key(host), address, port))
+    except (ProbeFailed, paramiko.SSHException, OSError) as error:
+        raise RestoreError(f"could not log in to {host_name} as {user}: {error}") from None
+    try:
+        names = run_with_sudo(transport, f"ls -1 {backups.INCOMING}", password.reveal()).decode().split()
+        out.mkdir(parents=True, exist_ok=True)
+        fetched = []
+        for name in newest_pair(names, source):
+            data = run_with_sudo(transport, f"cat {backups.INCOMING}/{name}", password.reveal())
+            write_private(out / name, data)
+            fetched.append(out / name)
+        return fetched
+    finally:
+        transport.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hardening-backup", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     keygen.add_argument("--public-key", type=Path, required=True, help="where to write the public key")
     keygen.add_argument("--bits", type=int, default=DEFAULT_BITS, choices=(3072, 4096))
     keygen.add_argument("--protect", action="store_true", help="encrypt the private key with a passphrase you type")
+    fetched = commands.add_parser("fetch", help="copy the newest backup pair from a backup server, as an admin")
+    fetched.add_argument("inventory", type=Path, help="your pyinfra inventory file")
+    fetched.add_argument("host", help="the backup server, as the inventory names it")
+    fetched.add_argument("--user", required=True, help="your admin login (key, TOTP and sudo from the store)")
+    fetched.add_argument("--out", type=Path, required=True, help="the folder to copy the pair into (files 600)")
+    fetched.add_argument("--database-server", help="only backups of this database server (its inventory name)")
     restore = commands.add_parser("restore", help="decrypt a backup and restore it into a database")
     restore.add_argument("archive", type=Path, help="the NAME.sql.gz.enc file")
     restore.add_argument("--passphrase-file", type=Path, help="NAME.passphrase.enc (default: beside the archive)")
@@ -152,13 +225,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"public key:  {options.public_key} (set backup_public_key to this path)"
             )
             return 0
+        if options.command == "fetch":
+            paths = fetch(options.inventory, options.host, options.user, options.out, options.database_server)
+            print("\n".join(f"fetched {path}" for path in paths))
+            return 0
         key = load_private_key(options.private_key)
         sealed = (options.passphrase_file or passphrase_file_for(options.archive)).read_bytes()
         dump = decrypt_archive(key, options.archive.read_bytes(), sealed)
         if options.sql_out:
-            descriptor = os.open(options.sql_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(dump)
+            write_private(options.sql_out, dump)
             print(f"decrypted SQL written to {options.sql_out}")
             return 0
         result = subprocess.run(shlex.split(options.via), input=restore_sql(options.database, dump))

@@ -7,7 +7,7 @@ the backup servers with scp, as a dedicated account, with a key of its own.
 On a backup server: that account can only drop files into one directory (SFTP in a chroot, no
 reading, listing, renaming or deleting, no shell, only from the database servers); what arrives
 is sealed read-only for root at once and the newest N of each database server kept.
-The operator restores with ``hardening-backup restore`` (hardening/backup_cli.py).
+The operator fetches and restores with ``hardening-backup fetch`` and ``restore`` (backup_cli.py).
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, compat, fleet, secret_store
+from . import access_rules, backup_cli, compat, fleet, secret_store
 from .accounts import locked_system_account
-from .backup_cli import PBKDF2_ITERATIONS
 from .data_types import ClockTime, FilePath, Flag, HostSettings, Port, whole_number
 from .database import BACKUP_DUMP_PASSWORD, DUMP_ACCOUNT, DatabaseSettings, random_password
 from .login_alerts import WatchedLog, log_exists
@@ -254,7 +253,7 @@ def backup_script(backups: Backups) -> str:
         ssh_key=SSH_KEY,
         known_hosts=KNOWN_HOSTS,
         keep=backups.keep,
-        iterations=PBKDF2_ITERATIONS,
+        iterations=backup_cli.PBKDF2_ITERATIONS,
         destinations=[scp_host(address) for address in backups.destinations],
         ssh_port=backups.ssh_port,
         source=backups.source,

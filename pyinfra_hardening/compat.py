@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import paramiko
 from pyinfra import context
+from pyinfra.api import Inventory, State
 from pyinfra.api.arguments import all_argument_meta
 from pyinfra.connectors.ssh import SSHConnector
 
@@ -35,6 +36,15 @@ def committed_data_layers(host: Host) -> list[dict]:
     """Host data that came from files (inventory and group_data), not from the command line."""
     inventory = host.inventory
     return [inventory.get_host_data(host.name), inventory.get_groups_data(host.groups), inventory.get_data()]
+
+
+def load_inventory(path: str) -> Inventory:
+    """An inventory file with its group_data, as pyinfra's command line loads it (outside a run:
+    its loader needs a state to record the file it executes)."""
+    from pyinfra_cli.inventory import make_inventory  # the command line's package, loaded when needed
+
+    with context.ctx_state.use(State()):
+        return make_inventory(path)
 
 
 def connect_user(host: Host) -> str:

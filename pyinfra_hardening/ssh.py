@@ -406,8 +406,8 @@ logging.getLogger(PROBE_LOG).propagate = False
 
 
 @dataclass(frozen=True)
-class Probe:
-    """A fresh login as an admin, from the operator's machine, as the operator would log in."""
+class AdminLogin:
+    """A fresh login as an admin from the operator's machine, as the operator would log in."""
 
     user: str
     key: str | None  # the private key file; None: the keys in the operator's ssh-agent
@@ -419,17 +419,28 @@ class Probe:
         return f"{self.user}@{self.address}:{self.port}"
 
 
-def probe_login(probe: Probe) -> None:
+def logged_in(login: AdminLogin) -> paramiko.Transport:
+    """An SSH connection authenticated as ``login.user``: the key, then a TOTP code (or the
+    password of an admin not enrolled yet) from the secret store, as pyinfra answers. Raises
+    ProbeFailed when refused, paramiko's and the OS's errors when the connection fails."""
+    transport = open_transport(login.address, login.port)
+    try:
+        remaining = _offer_keys(transport, login.user, login.key, login.where)
+        if not transport.is_authenticated() and "keyboard-interactive" in remaining:
+            transport.auth_interactive(login.user, answers_for(transport, login.user))
+        if not transport.is_authenticated():
+            raise ProbeFailed(f"{login.where} was not authenticated")
+    except BaseException:
+        transport.close()
+        raise
+    return transport
+
+
+def probe_login(probe: AdminLogin) -> None:
     """Log in as the probe admin; raise with the reason if refused."""
     transport = None
     try:
-        transport = open_transport(probe.address, probe.port)
-        remaining = _offer_keys(transport, probe.user, probe.key, probe.where)
-        if not transport.is_authenticated() and "keyboard-interactive" in remaining:
-            # A TOTP code, or the password of an admin not enrolled yet: as pyinfra answers.
-            transport.auth_interactive(probe.user, answers_for(transport, probe.user))
-        if not transport.is_authenticated():
-            raise ProbeFailed(f"{probe.where} was not authenticated")
+        transport = logged_in(probe)
         channel = transport.open_session(timeout=20)
         channel.exec_command("true")
         if channel.recv_exit_status() != 0:
@@ -478,7 +489,7 @@ def open_transport(address: str, port: int, attempts: int = 20, connect_timeout:
     raise AssertionError("unreachable")
 
 
-def _probe_message(probe: Probe, reason: str) -> str:
+def _probe_message(probe: AdminLogin, reason: str) -> str:
     return (
         f"a fresh SSH login as admin {probe.user} failed ({reason}). Password and root "
         f"login were left as they were. Check the admin's key (ssh_probe_key) and TOTP secret, then re-run."
@@ -606,7 +617,7 @@ def harden(match_blocks: Sequence[MatchBlock] = ()) -> None:
         python.call(
             name=f"Prove a fresh SSH login as {probe_user} works",
             function=probe_login,
-            probe=Probe(probe_user, settings.probe_key(host), address, port),
+            probe=AdminLogin(probe_user, settings.probe_key(host), address, port),
         )
         changed = [
             validated_file(

@@ -11,8 +11,8 @@ import paramiko
 import pytest
 
 from harness.containers import Machine
+from harness.operator import ADMIN, HARDENING_BACKUP
 from harness.operator import DB_BACKUP_KEEP as DB_KEEP
-from harness.operator import HARDENING_BACKUP
 from harness.operator import OFFSITE_BACKUP_KEEP as OFFSITE_KEEP
 from harness.ssh import key_only
 from pyinfra_hardening import backups
@@ -92,8 +92,34 @@ def fetch(machine: Machine, names: list[str], folder: Path, directory: str) -> l
 
 
 def test_the_backup_arrives_offsite_and_restores_exactly_the_seeded_rows(deployment, operator, first_backup, tmp_path):
+    """Fetched from the backup server as the operator does (an admin's login with TOTP, sudo
+    answered from the store), decrypted on the operator's side, restored into a new database."""
     db, backup = deployment.machines["db"], deployment.machines["backup"]
-    archive, _ = fetch(backup, first_backup, tmp_path, backups.INCOMING)
+    fetched = subprocess.run(
+        [
+            HARDENING_BACKUP,
+            "fetch",
+            str(deployment.admin_inventory),
+            backup.name,
+            "--user",
+            ADMIN,
+            "--out",
+            str(tmp_path / "restore"),
+            "--database-server",
+            db.name,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    archive, passphrase = (tmp_path / "restore" / name for name in first_backup)
+    for path, name in ((archive, first_backup[0]), (passphrase, first_backup[1])):
+        assert path.read_bytes() == backup.read_bytes(f"{backups.INCOMING}/{name}")
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert (
+        operator.secrets.joinpath(f"admin-{ADMIN}.password").read_text().strip() not in fetched.stdout + fetched.stderr
+    )
     db.check("mariadb -e 'DROP DATABASE IF EXISTS restored'")
 
     restore = operator.restore(archive, db, "restored")

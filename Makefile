@@ -3,9 +3,20 @@
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
+# The SSH tests again with paramiko 5.1 over pyinfra 3.10's paramiko<5 pin (paramiko <= 4.0 is
+# affected by CVE-2026-44405; upstream pyinfra allows 5, unreleased): a venv of its own.
+CANARY_VENV := .venv-paramiko5
 RELEASES := debian12 debian13
 
-.PHONY: demo test unit integration lint docs engine images clean
+.PHONY: demo test unit integration lint docs paramiko5-canary engine images clean
+
+$(CANARY_VENV)/.installed: pyproject.toml
+	rm -rf $(CANARY_VENV)
+	python3 -m venv $(CANARY_VENV)
+	$(CANARY_VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	$(CANARY_VENV)/bin/pip install -q --disable-pip-version-check 'paramiko==5.1.0' 2>&1 | grep -v 'paramiko<5' || true
+	$(CANARY_VENV)/bin/python -c "import paramiko; assert paramiko.__version__ == '5.1.0', paramiko.__version__"
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	rm -rf $(VENV)
@@ -40,6 +51,11 @@ lint: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(PYTHON) -m pyinfra_hardening.docs
 
+# Logins, ssh-audit (Debian 13's "Hardened" policy unmodified: paramiko 5.1 speaks ML-KEM) and
+# the lockout faults, with paramiko 5.1.
+paramiko5-canary: $(CANARY_VENV)/.installed images
+	$(CANARY_VENV)/bin/python -m pytest tests/integration/test_ssh.py tests/integration/test_ssh_lockout.py
+
 unit: $(VENV)/.installed
 	$(PYTHON) -m pytest -m unit
 
@@ -47,4 +63,4 @@ integration: $(VENV)/.installed images
 	$(PYTHON) -m pytest -m integration
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(CANARY_VENV) build *.egg-info .pytest_cache

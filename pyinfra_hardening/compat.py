@@ -67,6 +67,11 @@ def sudo_with_stored_password(host: Host) -> None:
         host.connector_data[SUDO_PASSWORD_SLOT] = password.reveal()
 
 
+def paramiko_key_exchanges() -> set[str]:
+    """The key exchanges this machine's paramiko offers (pyinfra connects with it)."""
+    return set(paramiko.Transport._preferred_kex)  # type: ignore[attr-defined]  # not in the stubs
+
+
 def executing() -> bool:
     """Whether pyinfra is executing operations now, rather than planning them or detecting
     changes (which ``--dry`` and the confirmation prompt do): side effects on the operator's

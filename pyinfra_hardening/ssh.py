@@ -16,7 +16,7 @@ import shlex
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,7 @@ NEUTRALISED = "# neutralised by pyinfra-hardening (set in 00-hardening.conf): "
 
 # paramiko 4 (pyinfra 3.10 requires paramiko < 5) speaks no post-quantum key exchange. Where a
 # policy allows only those, this one follows them, last, so pyinfra can still connect; OpenSSH
-# clients keep choosing the post-quantum ones first.
+# clients keep choosing the post-quantum ones first. Not added where paramiko speaks the policy's.
 PARAMIKO_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org")
 
 
@@ -510,7 +510,15 @@ def crypto_profile(settings: SshSettings) -> CryptoProfile | None:
             f"{host.name}: no hardened SSH crypto profile for {key[0]} {key[1]} (have: {supported}); "
             "set ssh_strong_crypto = False for this host"
         )
-    return CRYPTO_PROFILES[key]
+    return for_this_client(CRYPTO_PROFILES[key])
+
+
+def for_this_client(profile: CryptoProfile) -> CryptoProfile:
+    """``profile`` as served to this machine's paramiko: its added key exchanges go when
+    paramiko speaks one of the policy's own (paramiko 5.1 has mlkem768x25519-sha256)."""
+    if profile.added_kex and set(profile.kex) & compat.paramiko_key_exchanges():
+        return replace(profile, added_kex=())
+    return profile
 
 
 def render_drop_in(

@@ -13,10 +13,14 @@ from ssh_audit.builtin_policies import BUILTIN_POLICIES
 
 from harness.operator import ADMIN, ADMIN_PASSWORD, OTHER_ADMIN, ROLE_GROUPS
 from harness.ssh import key_only, login
-from pyinfra_hardening.ssh import CRYPTO_PROFILES
+from pyinfra_hardening.ssh import CRYPTO_PROFILES, for_this_client
 from pyinfra_hardening.totp import fresh_code, peer_label
 
-RELEASE_PROFILES = {"debian12": CRYPTO_PROFILES[("Debian", 12)], "debian13": CRYPTO_PROFILES[("Debian", 13)]}
+# As served to the paramiko pyinfra uses here: ssh-audit's policy unmodified where it speaks it.
+RELEASE_PROFILES = {
+    release: for_this_client(CRYPTO_PROFILES[("Debian", major)])
+    for release, major in (("debian12", 12), ("debian13", 13))
+}
 NO_KEY_USER, NO_KEY_PASSWORD = "nokey", "No-Key-Pass-2024"
 
 

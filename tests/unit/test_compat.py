@@ -106,3 +106,7 @@ def test_an_inventory_loads_with_its_group_data_as_the_command_line_loads_it(tmp
     )
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert loaded.stdout.split() == ["10.0.0.31", "2222"]
+
+
+def test_paramiko_lists_the_key_exchanges_it_offers():
+    assert "curve25519-sha256@libssh.org" in compat.paramiko_key_exchanges()

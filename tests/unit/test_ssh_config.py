@@ -67,3 +67,11 @@ def test_allow_lists_and_paramiko_kex_are_rendered():
     kex = next(line for line in text.splitlines() if line.startswith("KexAlgorithms "))
     assert kex.split()[1].split(",")[0] == "mlkem768x25519-sha256"
     assert kex.endswith("curve25519-sha256,curve25519-sha256@libssh.org")
+
+
+def test_debian_13_adds_a_classic_key_exchange_only_for_a_paramiko_without_ml_kem(monkeypatch):
+    debian13 = ssh.CRYPTO_PROFILES[("Debian", 13)]
+    monkeypatch.setattr(ssh.compat, "paramiko_key_exchanges", lambda: {"curve25519-sha256"})
+    assert ssh.for_this_client(debian13).added_kex == ssh.PARAMIKO_KEX
+    monkeypatch.setattr(ssh.compat, "paramiko_key_exchanges", lambda: {"mlkem768x25519-sha256", "curve25519-sha256"})
+    assert ssh.for_this_client(debian13).added_kex == ()

@@ -75,16 +75,6 @@ def stored(host: Host, name: str, key: str, value: Any, problems: list[Problem])
         return None
 
 
-def known_models() -> list[type[HostSettings]]:
-    """Every settings model imported so far (each concern module defines one or more)."""
-    found, pending = [], list(HostSettings.__subclasses__())
-    while pending:
-        model = pending.pop(0)
-        found.append(model)
-        pending += model.__subclasses__()
-    return found
-
-
 def _problem(host: Host, model: type[HostSettings], values: dict, error: Any) -> Problem:
     context = error.get("ctx") or {}
     key = context.get("key") or str(error["loc"][0])
@@ -113,7 +103,8 @@ def validated(host: Host, model: type[Model], in_use: bool = True) -> tuple[Mode
 
 
 def own_keys() -> set[str]:
-    return {key for model in known_models() for key in model.model_fields}
+    """The keys of every settings model imported so far (each concern module defines its own)."""
+    return {key for model in HostSettings.__subclasses__() for key in model.model_fields}
 
 
 def key_problems(host: Host) -> list[Problem]:
@@ -134,15 +125,8 @@ def key_problems(host: Host) -> list[Problem]:
             if not (key.startswith(f"{match}_") or key == f"{match}s")
         ]
         if close:
-            problems.append(
-                Problem(
-                    host.name,
-                    key,
-                    value,
-                    "is not a setting this project knows",
-                    f"rename it to {close[0]!r} (or remove it)",
-                )
-            )
+            fix = f"rename it to {close[0]!r} (or remove it)"
+            problems.append(Problem(host.name, key, value, "is not a setting this project knows", fix))
     our_prefixes = {key.split("_")[0] for key in ours}
     for layer in compat.committed_data_layers(host):
         for key, value in layer.items():

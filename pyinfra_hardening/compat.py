@@ -7,6 +7,7 @@ than quietly in a run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable
@@ -39,12 +40,12 @@ def committed_data_layers(host: Host) -> list[dict]:
 
 
 def load_inventory(path: str) -> Inventory:
-    """An inventory file with its group_data, as pyinfra's command line loads it (outside a run:
-    its loader needs a state to record the file it executes)."""
+    """An inventory file with the group_data beside it and in the working directory, as pyinfra's
+    command line loads it (outside a run: its loader needs a state to record what it executes)."""
     from pyinfra_cli.inventory import make_inventory  # the command line's package, loaded when needed
 
     with context.ctx_state.use(State()):
-        return make_inventory(path)
+        return make_inventory(path, cwd=os.getcwd())
 
 
 def connect_user(host: Host) -> str:

@@ -2,37 +2,33 @@
 reaches database and backup servers by ProxyJump through an app server, instead of carrying a
 forwarded agent (which root on the app server could use) from host to host.
 
-    python -m hardening.ssh_client inventories/prod.py --user alice [--write ~/.ssh/config.d/prod]
+    python -m pyinfra_hardening.ssh_client inventories/prod.py --user alice [--write ~/.ssh/config.d/prod]
 """
 
 from __future__ import annotations
 
 import argparse
-import runpy
 import sys
 from pathlib import Path
 
-JUMP_GROUP = "app_servers"
-INNER_GROUPS = ("db_servers", "backup_servers")
+from pyinfra.api import Inventory
+
+from . import compat
+from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS
 
 
-def _hosts(inventory: dict, group: str) -> list[tuple[str, dict]]:
-    return [entry if isinstance(entry, tuple) else (entry, {}) for entry in inventory.get(group, [])]
-
-
-def ssh_config(inventory: dict, user: str) -> str:
+def ssh_config(inventory: Inventory, user: str) -> str:
     """Host blocks: app servers by their own address, inner servers by private IP via an app server."""
-    jump_hosts = _hosts(inventory, JUMP_GROUP)
+    jump_hosts = inventory.get_group(APP_SERVERS, [])
     if not jump_hosts:
-        raise ValueError(f"the inventory has no {JUMP_GROUP} to jump through")
-    jump_name = jump_hosts[0][0]
+        raise ValueError(f"the inventory has no {APP_SERVERS} to jump through")
     blocks = ["# Written by pyinfra-hardening: inner servers are reached through an app server."]
-    for name, data in jump_hosts:
-        blocks.append(_block(name, data.get("ssh_hostname", name), user, data.get("ssh_port")))
-    for group in INNER_GROUPS:
-        for name, data in _hosts(inventory, group):
-            address = data.get("private_ip") or data.get("ssh_hostname", name)
-            blocks.append(_block(name, address, user, None, jump=jump_name))
+    for host in jump_hosts:
+        blocks.append(_block(host.name, host.data.get("ssh_hostname") or host.name, user, host.data.get("ssh_port")))
+    for group in (DB_SERVERS, BACKUP_SERVERS):
+        for host in inventory.get_group(group, []):
+            address = host.data.get("private_ip") or host.data.get("ssh_hostname") or host.name
+            blocks.append(_block(host.name, address, user, None, jump=jump_hosts[0].name))
     return "\n\n".join(blocks) + "\n"
 
 
@@ -52,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", required=True, help="your admin login")
     parser.add_argument("--write", type=Path, help="write the snippet to this file instead of printing it")
     options = parser.parse_args(argv)
-    snippet = ssh_config(runpy.run_path(str(options.inventory)), options.user)
+    # pyinfra's own loader: group_data beside the inventory counts, as in a run.
+    snippet = ssh_config(compat.load_inventory(str(options.inventory)), options.user)
     if options.write:
         options.write.parent.mkdir(parents=True, exist_ok=True)
         options.write.write_text(snippet)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.containers import REPO
-from harness.operator import ADMIN, ADMIN_PASSWORD, crypt_hash, write_secret
+from harness.operator import ADMIN, ADMIN_PASSWORD
 from harness.ssh import login
 
 README = REPO / "README.md"
@@ -29,11 +29,12 @@ def readme_block(heading: str, marker: str | None = None) -> list[str]:
     return block.group(1).splitlines()
 
 
-def run(lines: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+def run(lines: list[str], cwd: Path, env: dict, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", "\n".join(lines)],
         cwd=cwd,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=900,
@@ -104,12 +105,20 @@ def test_the_readme_flow_runs_as_written(user_machine, monkeypatch):
             }
         )
     )
-    write_secret(fleet / ".secrets", f"admin-{ADMIN}.password-hash", crypt_hash(ADMIN_PASSWORD))
-    write_secret(fleet / ".secrets", f"admin-{ADMIN}.password", ADMIN_PASSWORD)
+    # The README's Secrets block, line by line, alice typing her password where it asks.
+    for line in readme_block("Secrets"):
+        typed = {"openssl passwd": f"{ADMIN_PASSWORD}\n" * 2, "read -rs": f"{ADMIN_PASSWORD}\n"}
+        done = run(
+            [line], fleet, env, stdin=next((text for start, text in typed.items() if line.startswith(start)), "")
+        )
+        assert done.returncode == 0, (line, done.stderr)
+    stored_hash = (fleet / ".secrets" / f"admin-{ADMIN}.password-hash").read_text().strip()
+    assert crypt_matches(ADMIN_PASSWORD, stored_hash)
+    assert (fleet / ".secrets" / f"admin-{ADMIN}.password").read_text() == f"{ADMIN_PASSWORD}\n"
     store_before = sorted(path.name for path in (fleet / ".secrets").iterdir())
 
     env["PATH"] = f"{home / 'fleet-tools' / 'bin'}:{env['PATH']}"  # what `. ~/fleet-tools/bin/activate` did
-    keygen, dry, apply, rerun = project[comment + 1 :]
+    keygen, dry, apply, rerun, role_rerun = project[comment + 1 :]
     for line in (keygen, dry):
         done = run([line], fleet, env)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -124,9 +133,25 @@ def test_the_readme_flow_runs_as_written(user_machine, monkeypatch):
     with login(machine, ADMIN, key=operator.admin_key, totp_secret=totp_secret) as session:
         assert session.run("sudo -n true").status != 0, "sudo asks for a password"
 
-    again = run([rerun], fleet, env)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert changed_operations(again.stderr) == 0, again.stderr
+    for line in (rerun, role_rerun):
+        again = run([line], fleet, env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert changed_operations(again.stderr) == 0, again.stderr
+
+    # Reaching inner servers: the README's snippet command (the ssh line after it needs a person).
+    snippet = run([readme_block("Reaching inner servers (guide 3.8)")[0]], fleet, env)
+    assert snippet.returncode == 0, snippet.stderr
+    config = (home / ".ssh" / "config.d" / "prod").read_text()
+    assert f"Host {machine.name}\n    HostName 127.0.0.1\n    User {ADMIN}\n    Port {machine.ssh_port}" in config
+
+
+def crypt_matches(password: str, hashed: str) -> bool:
+    """Whether ``hashed`` (SHA-512 crypt) is of ``password``: openssl hashes it again with its salt."""
+    salt = hashed.split("$")[2]
+    again = subprocess.run(
+        ["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=password, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return again == hashed
 
 
 def repr_data(values: dict) -> str:

@@ -95,16 +95,18 @@ def test_paramiko_answers_keyboard_interactive_through_the_method_we_wrap(secret
 
 
 def test_an_inventory_loads_with_its_group_data_as_the_command_line_loads_it(tmp_path):
+    """group_data in the working directory (a project's) counts, as in a run."""
     (tmp_path / "group_data").mkdir()
     (tmp_path / "group_data" / "backup_servers.py").write_text("ssh_port = 2222\n")
-    (tmp_path / "prod.py").write_text("backup_servers = [('backup1', {'ssh_hostname': '10.0.0.31'})]\n")
+    (tmp_path / "inventories").mkdir()
+    (tmp_path / "inventories" / "prod.py").write_text("backup_servers = [('backup1', {'ssh_hostname': '10.0.0.31'})]\n")
     # In a process of its own: pyinfra's command-line package patches the standard library (gevent).
     script = (
         "from pyinfra_hardening import compat; "
-        f"host = compat.load_inventory({str(tmp_path / 'prod.py')!r}).get_host('backup1'); "
+        "host = compat.load_inventory('inventories/prod.py').get_host('backup1'); "
         "print(host.data.ssh_hostname, host.data.ssh_port)"
     )
-    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert loaded.stdout.split() == ["10.0.0.31", "2222"]
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
-
-from pyinfra_hardening.ssh_client import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,7 +16,21 @@ def effective_client_config(config: Path, host: str) -> dict[str, str]:
 
 def test_database_server_is_reached_by_proxyjump_through_the_app_server(tmp_path):
     snippet = tmp_path / "prod.conf"
-    assert main([str(REPO / "inventories" / "prod.py"), "--user", "alice", "--write", str(snippet)]) == 0
+    # As the README runs it (pyinfra's inventory loader patches the standard library: own process).
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyinfra_hardening.ssh_client",
+            str(REPO / "inventories" / "prod.py"),
+            "--user",
+            "alice",
+            "--write",
+            str(snippet),
+        ],
+        check=True,
+        capture_output=True,
+    )
     database = effective_client_config(snippet, "db1.example.com")
     assert database["hostname"] == "10.0.0.21"
     assert database["proxyjump"] == "app1.example.com"

@@ -15,7 +15,7 @@ README.md, "Secrets".
 # the secret store (.secrets/admin-NAME.password-hash), never here. "two_factor": False marks an
 # admin not enrolled in TOTP yet (key + password until then); the default is True.
 # admin_users = [{"name": "alice", "ssh_keys": ["ssh-ed25519 AAAAC3Nza... alice@laptop"]}]
-# admin_group = 'sudo'  # group whose members may sudo, always with their password (guide 3.5)
+# admin_group = 'sudo'  # group whose members may sudo, always with their password (guide 3.5); sudo, wheel, admin or a new group, never another system group
 # lock_root_password = True  # no password can log in as root; admins use sudo (guide 3.9)
 
 # Sudo

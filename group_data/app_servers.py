@@ -7,4 +7,4 @@
 # app_port_redirects = {80: 3000, 443: 3003}  # public ports sent on to the unprivileged application (guide 3.11)
 
 # Application
-# app_user = 'application'  # locked account the application runs as: no home, no shell, no password (guide 4.1)
+# app_user = 'application'  # locked account the application runs as: no home, no shell, no password (guide 4.1); never an admin's, root's or a system account's name

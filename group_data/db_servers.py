@@ -12,8 +12,8 @@ secret store on the first apply (README, Secrets); only the backup public key is
 
 # Database
 # database_port = 3306  # the database's TCP port; only the app servers' private addresses may reach it (guide 3.11)
-# app_database = 'application'  # the application's database (guide 4.6)
-# app_database_user = 'application'  # its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6)
+# app_database = 'application'  # the application's database (guide 4.6); never one of MariaDB's own (mysql, sys, ...) or test
+# app_database_user = 'application'  # its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6); never root, mysql or backup_dump
 
 # Backups
 # backups = True  # nightly encrypted backup of the application's database, copied to the backup servers (guide 3.11.2)

@@ -16,6 +16,20 @@ if TYPE_CHECKING:
     from .accounts import AccountSettings
     from .ssh import SshSettings
 
+# Accounts Debian and Ubuntu make for the system, and those of the services this project
+# installs: an admin or the application made one of these takes the service's files with it.
+SYSTEM_ACCOUNTS = frozenset(
+    "root daemon bin sys sync games man lp mail news uucp proxy www-data backup list irc gnats nobody _apt "
+    "systemd-network systemd-resolve systemd-timesync systemd-coredump messagebus sshd _chrony chrony ntp "
+    "mysql monit redis nginx postfix syslog uuidd tss tcpdump dnsmasq polkitd landscape pollinate lxd".split()
+)
+SYSTEM_GROUPS = SYSTEM_ACCOUNTS | frozenset(
+    "adm tty disk kmem dialout fax voice cdrom floppy tape audio dip operator src shadow utmp video sasl plugdev "
+    "staff users nogroup systemd-journal input sgx kvm render crontab netdev _ssh ssh docker".split()
+)
+# The groups sudoers grants on Debian and Ubuntu: system groups, but made for the admins.
+ADMIN_GROUPS = frozenset({"sudo", "wheel", "admin"})
+
 
 def nobody_left(host: Host, accounts: AccountSettings, locks: str) -> list[Problem]:
     """Locking root or sudo with no admin defined would leave nobody to administer the host."""
@@ -114,3 +128,15 @@ def peers_need_private_ip(host: Host) -> list[Problem]:
         if group in host.groups and host.inventory.get_group(peers, []):
             problems += needs_private_ip(host, f"the {peers} firewall admits {group} only by their private address")
     return problems
+
+
+def account_taken(name: str, accounts: AccountSettings) -> str | None:
+    """What already owns the account name ``name`` (root, a system account, an admin, the
+    admin group), or None: an account the project makes must never be one of them."""
+    if name in SYSTEM_ACCOUNTS:
+        return "is root's or a system account's name"
+    if name in [admin.name for admin in accounts.admin_users]:
+        return "is an admin's name: the admin would become a locked account, and nobody could log in"
+    if name == accounts.admin_group or name in SYSTEM_GROUPS or name in ADMIN_GROUPS:
+        return "is the admin group's or a system group's name"
+    return None

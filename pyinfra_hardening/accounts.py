@@ -10,13 +10,16 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.api.hiddenvalue import HiddenValue
 from pyinfra.operations import server
 
-from . import access_rules, compat, secret_store
+from . import access_rules, compat, password_hashes, secret_store
 from .data_types import Flag, HostSettings, LoginName, described, refuse
 from .managed_files import sha256_of
 from .secret_store import Secret
@@ -35,24 +38,43 @@ SSH_KEY_TYPES = (
     "sk-ssh-ed25519@openssh.com",
     "sk-ecdsa-sha2-nistp256@openssh.com",
 )
-# crypt(3) formats shadow accepts on Debian/Ubuntu: yescrypt, SHA-512, SHA-256, bcrypt.
-PASSWORD_HASH_RE = re.compile(r"^\$(y|gy|6|5|2[aby])\$[./A-Za-z0-9$=,]{20,}$")
+MIN_RSA_KEY_BITS = 3072
+# One authorized_keys entry as this project writes it: type, base64 body, optional comment,
+# single spaces between them. Options (from=, command=, ...) are not supported.
+SSH_KEY_LINE_RE = re.compile(r"(?P<type>[a-z0-9@.-]+) (?P<body>[A-Za-z0-9+/]+={0,2})( [!-~][ -~]*)?")
 
 
 def ssh_public_key(key: str) -> str:
-    """``key`` if it is one OpenSSH public key line whose body matches its type."""
+    """``key`` if it is exactly one OpenSSH public key line (type, body, optional comment) whose
+    body loads as a key of its type and strength; else why not."""
     if "PRIVATE KEY" in key:
         raise ValueError("is a PRIVATE key; give the public half (the .pub file) and keep this one secret")
-    parts = key.split()
-    if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
-        raise ValueError(f"does not start with a public key type ({', '.join(SSH_KEY_TYPES[:2])}, ...)")
+    words = key.split()
+    if words and words[0] in ("ssh-dss", "ssh-dsa"):
+        raise ValueError("is a DSA key, which OpenSSH no longer accepts; make one with `ssh-keygen -t ed25519`")
+    if words and words[0] not in SSH_KEY_TYPES:
+        if any(word in SSH_KEY_TYPES for word in words[1:]):
+            raise ValueError("has options before the key type; give only 'TYPE KEY [comment]'")
+        raise ValueError(f"does not start with a public key type ({', '.join(SSH_KEY_TYPES[:3])}, ...)")
     try:
-        blob = base64.b64decode(parts[1], validate=True)
+        blob = base64.b64decode(words[1] if len(words) > 1 else "", validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("has a key body that is not base64") from None
+    line = SSH_KEY_LINE_RE.fullmatch(key)
+    if line is None or not blob:
+        raise ValueError("is not 'TYPE KEY [comment]' with single spaces (a tab, a doubled or end space?)")
     name_length = int.from_bytes(blob[:4], "big")
-    if blob[4 : 4 + name_length].decode(errors="replace") != parts[0]:
+    if blob[4 : 4 + name_length].decode(errors="replace") != line["type"]:
         raise ValueError("has a key body that does not match its type (truncated or mixed up?)")
+    try:
+        loaded = serialization.load_ssh_public_key(f"{line['type']} {line['body']}".encode())
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError("has a key body that does not load (truncated or corrupted?)") from None
+    if isinstance(loaded, rsa.RSAPublicKey) and loaded.key_size < MIN_RSA_KEY_BITS:
+        raise ValueError(
+            f"is an RSA key of {loaded.key_size} bits; at least {MIN_RSA_KEY_BITS} are needed "
+            "(or make an Ed25519 key: `ssh-keygen -t ed25519`)"
+        )
     return key
 
 
@@ -73,9 +95,9 @@ class AdminEntry(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _not_root(cls, name: str) -> str:
-        if name == "root":
-            raise ValueError("must be a lowercase login name other than root")
+    def _not_a_system_account(cls, name: str) -> str:
+        if name in access_rules.SYSTEM_ACCOUNTS:
+            raise ValueError("must be a person's login name, not root's or a system account's")
         return name
 
 
@@ -87,9 +109,22 @@ class AccountSettings(HostSettings):
         described("must be a list like [{'name': 'alice', 'ssh_keys': ['ssh-ed25519 AAAA... alice']}]"),
     ] = Field([], description="people who administer the host: sudo group, bash, their SSH keys (guide 3.6, 3.7)")
     admin_group: LoginName = Field(
-        "sudo", description="group whose members may sudo, always with their password (guide 3.5)"
+        "sudo",
+        description="group whose members may sudo, always with their password (guide 3.5); "
+        "sudo, wheel, admin or a new group, never another system group",
     )
     lock_root_password: Flag = Field(True, description="no password can log in as root; admins use sudo (guide 3.9)")
+
+    @field_validator("admin_group")
+    @classmethod
+    def _not_a_system_group(cls, group: str) -> str:
+        if group in access_rules.SYSTEM_GROUPS and group not in access_rules.ADMIN_GROUPS:
+            raise refuse(
+                "admin_group",
+                "is a system group: its members would gain the admins' sudo, and the admins its files",
+                "use sudo (Debian's and Ubuntu's admin group) or a group of your own",
+            )
+        return group
 
     @model_validator(mode="after")
     def _each_admin_once(self) -> AccountSettings:
@@ -97,6 +132,12 @@ class AccountSettings(HostSettings):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise refuse("admin_users", f"lists admin(s) {', '.join(twice)} twice", "list each admin once")
+        if self.admin_group in names:
+            raise refuse(
+                "admin_group",
+                "is an admin's own name (their personal group)",
+                "name a group for all admins, like 'sudo'",
+            )
         return self
 
     def problems(self, host: Host) -> list[Problem]:
@@ -134,14 +175,19 @@ def _admin(host: Host, entry: AdminEntry, problems: list[Problem]) -> Admin | No
             )
         )
         return None
-    if not PASSWORD_HASH_RE.match(password_hash.reveal()):
+    found = password_hashes.hash_problem(password_hash.reveal())
+    if found is None and sudo_password is not None:
+        matches = password_hashes.password_matches(sudo_password.reveal(), password_hash.reveal())
+        found = "does not match the password in the store, so the admin could not sudo" if matches is False else None
+    if found:
         problems.append(
             Problem(
                 host.name,
                 "admin_users",
                 entry.name,
-                f"has a password hash in {password_hash.source} that is not a crypt(3) hash",
-                "store the output of `openssl passwd -6` or `mkpasswd -m yescrypt`, not the password",
+                f"has a password hash in {password_hash.source} that {found}",
+                f"store the full output of `openssl passwd -6` (or `mkpasswd -m yescrypt`) for the password in "
+                f"{secret_store.where(secret_store.admin_password_name(entry.name))}",
             )
         )
         return None

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import deploy
 
-from .accounts import locked_system_account
+from . import access_rules
+from .accounts import AccountSettings, locked_system_account
+from .backups import ACCOUNT as BACKUP_ACCOUNT
 from .data_types import HostSettings, LoginName
-from .settings import settings_for
+from .settings import Problem, settings_for, validated
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
 
 
 class ApplicationSettings(HostSettings):
@@ -17,8 +24,20 @@ class ApplicationSettings(HostSettings):
 
     app_user: LoginName = Field(
         "application",
-        description="locked account the application runs as: no home, no shell, no password (guide 4.1)",
+        description="locked account the application runs as: no home, no shell, no password (guide 4.1); "
+        "never an admin's, root's or a system account's name",
     )
+
+    def problems(self, host: Host) -> list[Problem]:
+        accounts, _ = validated(host, AccountSettings, in_use=False)  # its own rules report the rest
+        if accounts is None:
+            return []
+        taken = access_rules.account_taken(self.app_user, accounts)
+        if self.app_user == BACKUP_ACCOUNT:
+            taken = "is the backup drop box's account"
+        if taken is None:
+            return []
+        return [Problem(host.name, "app_user", self.app_user, taken, "give the application an account of its own")]
 
 
 @deploy("Application user")

@@ -44,7 +44,7 @@ PASSPHRASE_SUFFIX = ".passphrase.enc"
 PBKDF2_ITERATIONS = 100_000
 OPENSSL_SALT_MAGIC = b"Salted__"
 DEFAULT_BITS = 4096
-DATABASE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+DATABASE_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 OAEP = asymmetric_padding.OAEP(mgf=asymmetric_padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
@@ -120,7 +120,7 @@ def decrypt_archive(key: rsa.RSAPrivateKey, archive: bytes, sealed_passphrase: b
 
 def restore_sql(database: str, dump: bytes) -> bytes:
     """The dump, prefixed to go into ``database`` (created if missing)."""
-    if not DATABASE_RE.match(database):
+    if not DATABASE_RE.fullmatch(database):
         raise RestoreError(f"database name {database!r} must be 1 to 64 of A-Z a-z 0-9 _")
     return f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4;\nUSE `{database}`;\n".encode() + dump
 

@@ -8,6 +8,7 @@ refuses bad data in the same words. Values are checked strictly: ``"3"`` is not 
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar
 
@@ -19,6 +20,31 @@ if TYPE_CHECKING:
     from pyinfra.api.host import Host
 
     from .settings import Problem
+
+
+# Control, format (zero-width, direction marks), private-use, unassigned and line/paragraph
+# separator characters: none belongs in a setting, and each can add a line or hide a difference.
+UNSAFE_CATEGORIES = {"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"}
+
+
+def unsafe_character(value: Any) -> str | None:
+    """The first character in ``value`` (a string, or any string inside lists and dicts) that no
+    setting may hold, described; None if there is none. Spaces other than U+0020 count too."""
+    if isinstance(value, str):
+        for character in value:
+            category = unicodedata.category(character)
+            if category in UNSAFE_CATEGORIES or (category == "Zs" and character != " "):
+                name = unicodedata.name(character, "a control character")
+                return f"U+{ord(character):04X} ({name.lower()})"
+        return None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple, set)):
+        for item in value:
+            found = unsafe_character(item)
+            if found:
+                return found
+    return None
 
 
 def refuse(key: str, what: str, fix: str) -> PydanticCustomError:
@@ -86,7 +112,7 @@ LoginNames = Annotated[list[LoginName], described("must be a list of lowercase l
 SqlName = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9_]{1,32}$"),
-    described("must be 1 to 32 of A-Z a-z 0-9 _ (and not root)"),
+    described("must be 1 to 32 of A-Z a-z 0-9 _"),
 ]
 ClockTime = Annotated[
     str,
@@ -95,20 +121,25 @@ ClockTime = Annotated[
 ]
 Email = Annotated[
     str,
-    StringConstraints(pattern=r"^[^@\s\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"),
+    StringConstraints(pattern=r"^[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$"),
     described("must be an email address like ops@example.com (or None)"),
 ]
 HostName = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9.:-]+$"),
+    StringConstraints(
+        pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$|^[0-9A-Fa-f:.]+$",
+        max_length=253,
+    ),
     described("must be a host name or IP address like smtp.example.com (or None)"),
 ]
 # A login at a mail server: anything Monit can quote (no spaces, quotes or backslashes).
 MailLogin = Annotated[
-    str, StringConstraints(pattern=r"^[^\"\\\s]+$"), described("must be a user name without spaces or quotes (or None)")
+    str,
+    StringConstraints(pattern=r"^[!#-\[\]-~]{1,128}$"),
+    described("must be a user name of printable ASCII without spaces, quotes or backslashes (or None)"),
 ]
 FilePath = Annotated[
-    str, StringConstraints(pattern=r"^[^\n\r\x00]+$"), described("must be a file path (a string) or None")
+    str, StringConstraints(min_length=1, max_length=4096), described("must be a file path (a string) or None")
 ]
 IpAddresses = Annotated[
     list[Annotated[str, parsed_by(ipaddress.ip_address, "a single IP address")]],

@@ -23,7 +23,7 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, secret_store
-from .data_types import HostSettings, Port, SqlName
+from .data_types import HostSettings, Port, SqlName, refuse
 from .managed_files import masked, render, upload_secret, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
@@ -38,6 +38,10 @@ APP_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # The backup's dump account: what mariadb-dump needs to read tables, views and triggers.
 DUMP_ACCOUNT = ("backup_dump", "localhost")
 DUMP_PRIVILEGES = ("SELECT", "LOCK TABLES", "SHOW VIEW", "TRIGGER")
+# Schemas MariaDB keeps for itself (and `test`, which the hardening drops), and accounts it or
+# this project use: never the application's.
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys", "test"})
+SYSTEM_DATABASE_ACCOUNTS = frozenset({"root", "mysql", "mariadb.sys", "public", "debian-sys-maint", DUMP_ACCOUNT[0]})
 NO_LOGIN_SHELLS = ("/bin/false", "/usr/sbin/nologin", "/sbin/nologin")
 # Authentication strings that let no password in: Debian's root@localhost has "invalid".
 NO_PASSWORD = ("invalid", "")
@@ -58,18 +62,34 @@ class DatabaseSettings(HostSettings):
     )
     app_database: SqlName = Field(
         "application",
-        description="the application's database (guide 4.6)",
+        description="the application's database (guide 4.6); never one of MariaDB's own (mysql, sys, ...) or test",
     )
     app_database_user: SqlName = Field(
         "application",
-        description="its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6)",
+        description="its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6); "
+        "never root, mysql or backup_dump",
     )
 
-    @field_validator("app_database", "app_database_user")
+    @field_validator("app_database")
     @classmethod
-    def _not_root(cls, name: str) -> str:
-        if name == "root":
-            raise ValueError("must be 1 to 32 of A-Z a-z 0-9 _ (and not root)")
+    def _not_a_system_schema(cls, name: str) -> str:
+        if name.lower() in SYSTEM_SCHEMAS:
+            raise refuse(
+                "app_database",
+                "is one of MariaDB's own schemas (or test, which is dropped): the application would own it",
+                "give the application a database of its own, like 'application'",
+            )
+        return name
+
+    @field_validator("app_database_user")
+    @classmethod
+    def _not_a_system_account(cls, name: str) -> str:
+        if name.lower() in SYSTEM_DATABASE_ACCOUNTS:
+            raise refuse(
+                "app_database_user",
+                "is one of MariaDB's or this project's own accounts",
+                "give the application an account of its own, like 'application'",
+            )
         return name
 
     def problems(self, host: Host) -> list[Problem]:

@@ -32,7 +32,7 @@ from .database import DatabaseSettings
 from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS
 from .managed_files import candidate_path, print_diff, render, sha256_of, upload_text
 from .packages import ensure_packages
-from .settings import Problem, settings_for
+from .settings import Problem, settings_for, validated
 from .ssh import open_transport
 
 if TYPE_CHECKING:
@@ -95,10 +95,12 @@ class FirewallSettings(HostSettings):
         return ports
 
     def problems(self, host: Host) -> list[Problem]:
-        """Firewall data that cannot work: a redirect into a closed port, a peer nobody can name."""
+        """Firewall data that cannot work: a port two services claim, a redirect into a closed
+        port, a peer nobody can name."""
+        problems = self._shared_ports(host)
         if not self.firewall:
-            return []
-        problems = access_rules.peers_need_private_ip(host)
+            return problems
+        problems += access_rules.peers_need_private_ip(host)
         closed = [
             f"{public} -> {private}"
             for public, private in self.app_port_redirects.items()
@@ -115,6 +117,35 @@ class FirewallSettings(HostSettings):
                     "add the target port(s) to app_tcp_ports",
                 )
             )
+        return problems
+
+    def _shared_ports(self, host: Host) -> list[Problem]:
+        """A port public on an app server must be neither sshd's (a redirect there would take SSH
+        past admin_cidrs) nor, on a host that is also a database server, MariaDB's."""
+        if APP_SERVERS not in host.groups:
+            return []
+        claimed = {fleet.ssh_address(host)[1]: "sshd's port (ssh_port)"}
+        if DB_SERVERS in host.groups:
+            database_port = validated(host, DatabaseSettings, in_use=False)[0]
+            if database_port is not None:
+                claimed[database_port.database_port] = (
+                    "the database's port (database_port), which only app servers may reach"
+                )
+        problems = []
+        for key, ports in (
+            ("app_tcp_ports", [port for port in self.app_tcp_ports if port != fleet.ssh_address(host)[1]]),
+            ("app_port_redirects", [*self.app_port_redirects, *self.app_port_redirects.values()]),
+        ):
+            for port in sorted(set(ports) & set(claimed)):
+                problems.append(
+                    Problem(
+                        host.name,
+                        key,
+                        getattr(self, key),
+                        f"makes port {port} public, but it is {claimed[port]}",
+                        "use another port for the application, or move that service",
+                    )
+                )
         return problems
 
 

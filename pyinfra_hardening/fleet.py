@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, WrapValidator
 
 from .data_types import HostSettings, LoginName, Port, Rule, documented_in
+from .settings import Problem
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -28,6 +29,8 @@ def _private_ip(value: Any, _handler: Any) -> str | None:
         address = ipaddress.ip_address(value if isinstance(value, str) else "")
     except ValueError:
         raise ValueError("is not an IP address") from None
+    if address.is_link_local:
+        raise ValueError("is a link-local address (169.254.x.x, fe80::), which needs an interface scope and moves")
     if address.is_unspecified or address.is_loopback:
         raise ValueError(
             "is not one host's address on a network (services would listen everywhere, or nowhere reachable)"
@@ -40,7 +43,10 @@ def _private_ip(value: Any, _handler: Any) -> str | None:
 # The Rule states the rule for the docs; the validator, which never calls it, gives each reason.
 PrivateIp = Annotated[
     str | None,
-    Rule("must be this host's IP address on a private network (not public, loopback or 0.0.0.0), or None"),
+    Rule(
+        "must be this host's own IP address on a private network (not public, loopback, link-local or 0.0.0.0, "
+        "and no other host's), or None"
+    ),
     WrapValidator(_private_ip),
 ]
 
@@ -58,6 +64,25 @@ class FleetSettings(HostSettings):
     ssh_port: Port | None = Field(
         None, json_schema_extra=documented_in("inventory"), description="pyinfra's: the port of the host's sshd"
     )
+
+    def problems(self, host: Host) -> list[Problem]:
+        """Two hosts with one private address: rules meant for one would admit the other."""
+        twins = [
+            peer.name
+            for peer in host.inventory
+            if peer is not host and self.private_ip is not None and peer.data.get("private_ip") == self.private_ip
+        ]
+        if not twins:
+            return []
+        return [
+            Problem(
+                host.name,
+                "private_ip",
+                self.private_ip,
+                f"is also {', '.join(twins)}'s",
+                "give each host its own private address",
+            )
+        ]
 
 
 def roles_of(host: Host) -> tuple[str, ...]:

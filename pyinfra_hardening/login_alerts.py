@@ -200,13 +200,13 @@ def resolve_alerts(host: Host, settings: LoginAlertSettings) -> tuple[LoginAlert
     webhook = pushover = None
     if settings.alert_webhook:
         webhook = _stored(host, WEBHOOK_URL, "the webhook URL", problems, "alert_webhook", True)
-        if webhook and not re.match(r"^https?://\S+$", webhook.reveal()):
+        if webhook and not re.fullmatch(r"https?://[!#-\[\]-~]+", webhook.reveal()):
             problems.append(
                 Problem(
                     host.name,
                     "alert_webhook",
                     True,
-                    f"has a URL in {webhook.source} that is not http(s)://...",
+                    f"has a URL in {webhook.source} that is not http(s)://... in printable ASCII without spaces or quotes",
                     "store the whole URL the chat service gave you",
                 )
             )

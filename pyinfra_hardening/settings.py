@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pyinfra.api.exceptions import PyinfraError
 
 from . import compat, secret_store
-from .data_types import HostSettings
+from .data_types import HostSettings, unsafe_character
 from .secret_store import Secret
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ SECRET_FIXES = {
     "app-database-password",
 }
 MASK = "*MASKED*"
+UNSAFE_FIX = "retype it in plain text (a copy from a web page, chat or PDF can carry invisible characters)"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,13 @@ def validated(host: Host, model: type[Model], in_use: bool = True) -> tuple[Mode
     concern is ``in_use`` on the host, the rules that need the store, files or the inventory."""
     data = host.data.dict()
     values = {key: data[key] for key in model.model_fields if key in data}
+    unsafe = [
+        Problem(host.name, key, value, f"contains {found}, which could add a line or hide a difference", UNSAFE_FIX)
+        for key, value in values.items()
+        if (found := unsafe_character(value))
+    ]
+    if unsafe:
+        return None, unsafe
     try:
         settings = model.model_validate(values)
     except ValidationError as error:

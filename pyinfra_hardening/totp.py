@@ -23,8 +23,8 @@ from .secret_store import Secret
 PERIOD = 30
 SCRATCH_CODES = 5
 ISSUER = "pyinfra-hardening"
-BASE32_RE = re.compile(r"^[A-Z2-7]{16,}$")
-SCRATCH_CODE_RE = re.compile(r"^\d{8}$")
+BASE32_RE = re.compile(r"[A-Z2-7]{16,}")
+SCRATCH_CODE_RE = re.compile(r"[0-9]{8}")
 # google-authenticator options: one code per 30 s window, and the window either side of it
 # accepted; a code works once; at most 3 attempts per 30 s.
 RATE_LIMIT_LOGINS, RATE_LIMIT_SECONDS = 3, 30
@@ -46,9 +46,9 @@ def scratch_name(admin: str) -> str:
 
 
 def problem_with(secret: Secret | None, scratch: Secret | None) -> str | None:
-    if secret is not None and not BASE32_RE.match(secret.reveal()):
+    if secret is not None and not BASE32_RE.fullmatch(secret.reveal()):
         return f"the TOTP secret in {secret.source} is not base32 of at least 16 characters (80 bits)"
-    if scratch is not None and not all(SCRATCH_CODE_RE.match(code) for code in scratch.reveal().split()):
+    if scratch is not None and not all(SCRATCH_CODE_RE.fullmatch(code) for code in scratch.reveal().split()):
         return f"the scratch codes in {scratch.source} are not 8-digit numbers, one a line"
     return None
 

@@ -93,7 +93,7 @@ def small_rsa_public_key(path):
         ({"backup_time": "1:00"}, "backup_time", "'HH:MM'"),
         ({"backup_keep": 0}, "backup_keep", "from 1 to 1000"),
         ({"app_database": "app-db"}, "app_database", "A-Z a-z 0-9 _"),
-        ({"app_database_user": "root"}, "app_database_user", "not root"),
+        ({"app_database_user": "root"}, "app_database_user", "MariaDB's or this project's own accounts"),
     ],
 )
 def test_bad_database_data_is_refused_with_the_fix(fleet, tmp_path, backup_key_pair, db_data, key, explanation):

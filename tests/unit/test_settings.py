@@ -60,7 +60,7 @@ def test_defaults_are_the_guides_values():
 BAD_INPUT = [
     # (layer data, key named in the message, words of the explanation)
     ({"admin_users": [{"name": "Alice", "ssh_keys": [ED25519_KEY]}]}, "admin_users", "lowercase login name"),
-    ({"admin_users": [{"name": "root", "ssh_keys": [ED25519_KEY]}]}, "admin_users", "other than root"),
+    ({"admin_users": [{"name": "root", "ssh_keys": [ED25519_KEY]}]}, "admin_users", "not root's or a system account's"),
     ({"admin_users": [{"name": "alice"}]}, "admin_users", "ssh_keys that must be a list of SSH public keys"),
     ({"admin_users": [{"name": "alice", "ssh_keys": ["hello"]}]}, "admin_users", "public key type"),
     (
@@ -171,7 +171,7 @@ def test_connecting_as_an_admin_needs_their_sudo_password(secret_store):
 
 def test_environment_overrides_the_store(monkeypatch, secret_store):
     (secret_store / "admin-alice.password-hash").unlink()
-    monkeypatch.setenv("HARDENING_ADMIN_ALICE_PASSWORD_HASH", crypt_hash("Other-Pass-99"))
+    monkeypatch.setenv("HARDENING_ADMIN_ALICE_PASSWORD_HASH", crypt_hash(PASSWORD))
     assert admins_of(checked(make_inventory()))[0].password_hash.source == "$HARDENING_ADMIN_ALICE_PASSWORD_HASH"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import paramiko
@@ -37,6 +38,14 @@ def committed_data_layers(host: Host) -> list[dict]:
     """Host data that came from files (inventory and group_data), not from the command line."""
     inventory = host.inventory
     return [inventory.get_host_data(host.name), inventory.get_groups_data(host.groups), inventory.get_data()]
+
+
+def group_data_files(host: Host) -> list[Path]:
+    """The group_data files pyinfra's command line reads for ``host`` (in the working directory
+    of the run: ``group_data/all.py`` and one file per group)."""
+    state = getattr(host.inventory, "state", None)
+    folder = Path(getattr(state, "cwd", None) or os.getcwd()) / "group_data"
+    return [folder / f"{group}.py" for group in ("all", *host.groups) if (folder / f"{group}.py").is_file()]
 
 
 def load_inventory(path: str) -> Inventory:

@@ -206,7 +206,7 @@ def resolve_alerts(host: Host, settings: LoginAlertSettings) -> tuple[LoginAlert
                     host.name,
                     "alert_webhook",
                     True,
-                    f"has a URL in {webhook.source} that is not http(s)://... in printable ASCII without spaces or quotes",
+                    f"has a URL in {webhook.source} that is not http(s)://... (printable ASCII, no spaces or quotes)",
                     "store the whole URL the chat service gave you",
                 )
             )

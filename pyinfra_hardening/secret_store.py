@@ -23,6 +23,11 @@ from typing import Callable
 
 SECRETS_DIR_ENV = "HARDENING_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = ".secrets"
+MASK = "*MASKED*"
+# Shorter values are not masked wherever they appear: they would hide harmless words.
+MIN_MASKED_LENGTH = 4
+# Credentials inside a URL or host name: scheme://user:password@host, or user:password@host.
+USERINFO_RE = re.compile(r"(?<=://)[^/\s@'\"]+@|\b[^\s:/@'\"]+:[^\s/@'\"]+@")
 
 
 class SecretStoreError(Exception):
@@ -40,7 +45,7 @@ class Secret:
         return self.value
 
     def __str__(self) -> str:
-        return "*MASKED*"
+        return MASK
 
     def __repr__(self) -> str:
         return f"Secret(*MASKED* from {self.source})"
@@ -118,6 +123,28 @@ def generated(secret_name: str, make: Callable[[], str], executing: bool) -> Sec
     stored = lookup(secret_name)
     assert stored is not None
     return stored
+
+
+def known_values() -> set[str]:
+    """Every secret this run could know: the store's files (each whole, and each line), the
+    ``HARDENING_*`` environment, and the stand-ins of secrets not generated yet."""
+    values = set(_stand_ins.values())
+    values |= {value for name, value in os.environ.items() if name.startswith("HARDENING_") and name != SECRETS_DIR_ENV}
+    directory = secrets_dir()
+    for path in directory.iterdir() if directory.is_dir() else ():
+        try:
+            text = path.read_text() if path.is_file() else ""
+        except (OSError, UnicodeDecodeError):
+            continue
+        values |= {text, *text.splitlines()}
+    return {value.strip() for value in values if len(value.strip()) >= MIN_MASKED_LENGTH}
+
+
+def mask(text: str) -> str:
+    """``text`` with every secret the run could know, and credentials in URLs, masked."""
+    for value in sorted(known_values(), key=len, reverse=True):
+        text = text.replace(value, MASK).replace(repr(value)[1:-1], MASK)
+    return USERINFO_RE.sub(MASK + "@", text)
 
 
 # One stand-in per secret and process, so every place that shows a secret not generated yet

@@ -9,6 +9,7 @@ are left alone, except near misses of this project's keys (typos) and secrets in
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from . import compat, secret_store
 from .data_types import HostSettings, unsafe_character
-from .secret_store import Secret
+from .secret_store import MASK, Secret
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -29,6 +30,13 @@ if TYPE_CHECKING:
 Model = TypeVar("Model", bound=HostSettings)
 # Data keys that name a secret: `_sudo_password`, `ssh_password`, `smtp_password`, `api_token`...
 SECRET_KEY_RE = re.compile(r"(pass(word|wd|phrase)|secret|token|private_key)$", re.IGNORECASE)
+SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "pwd")
+
+
+def looks_secret(key: str) -> bool:
+    """Whether ``key`` names a secret, misspelt or not (``smtp_pasword`` too)."""
+    last = key.lower().split("_")[-1]
+    return bool(SECRET_KEY_RE.search(key) or difflib.get_close_matches(last, SECRET_WORDS, n=1, cutoff=0.8))
 SECRET_FIXES = {
     "_sudo_password": "delete it there; put admin NAME's password in the secret store as admin-NAME.password: "
     "pyinfra sudoes with it when a run connects as NAME",
@@ -37,7 +45,6 @@ SECRET_FIXES = {
     "app_database_password": "delete it there; the application's database password lives in the secret store as "
     "app-database-password",
 }
-MASK = "*MASKED*"
 UNSAFE_FIX = "retype it in plain text (a copy from a web page, chat or PDF can carry invisible characters)"
 
 
@@ -52,8 +59,15 @@ class Problem:
     fix: str
 
     def __str__(self) -> str:
-        shown = MASK if SECRET_KEY_RE.search(self.key) else repr(self.value)
+        shown = MASK if looks_secret(self.key) else repr(self.value)
+        if self.value is UNSHOWN:
+            return f"  host {self.host}: {self.key} {self.what}.\n    fix: {self.fix}"
         return f"  host {self.host}: {self.key} = {shown} {self.what}.\n    fix: {self.fix}"
+
+
+# The value of a key that is itself the mistake (a typo): it may be a secret under a misspelt
+# name, and showing it would help nobody.
+UNSHOWN = object()
 
 
 class SettingsError(PyinfraError):
@@ -63,7 +77,7 @@ class SettingsError(PyinfraError):
         # A rule several concerns share is said once.
         self.problems = list({str(problem): problem for problem in problems}.values())
         lines = "\n".join(str(problem) for problem in self.problems)
-        super().__init__(f"invalid settings, nothing was changed on any host:\n{lines}")
+        super().__init__(secret_store.mask(f"invalid settings, nothing was changed on any host:\n{lines}"))
 
 
 def stored(host: Host, name: str, key: str, value: Any, problems: list[Problem]) -> Secret | None:
@@ -134,16 +148,41 @@ def key_problems(host: Host) -> list[Problem]:
         ]
         if close:
             fix = f"rename it to {close[0]!r} (or remove it)"
-            problems.append(Problem(host.name, key, value, "is not a setting this project knows", fix))
+            problems.append(Problem(host.name, key, UNSHOWN, "is not a setting this project knows", fix))
+    problems += bare_annotations(host)
     our_prefixes = {key.split("_")[0] for key in ours}
     for layer in compat.committed_data_layers(host):
         for key, value in layer.items():
             ours_or_pyinfra = key in SECRET_FIXES or key.split("_")[0] in our_prefixes
-            if ours_or_pyinfra and SECRET_KEY_RE.search(key) and isinstance(value, str) and value:
+            if ours_or_pyinfra and looks_secret(key) and isinstance(value, str) and value:
                 fix = SECRET_FIXES.get(
                     key, "delete it there; secrets come only from the secret store (README.md, Secrets)"
                 )
                 problems.append(Problem(host.name, key, value, "is a plaintext secret in committed host data", fix))
+    return problems
+
+
+def bare_annotations(host: Host) -> list[Problem]:
+    """``key: value`` lines in ``host``'s group_data files: Python reads them as annotations
+    and sets nothing, so the setting would silently keep its default."""
+    problems = []
+    for path in compat.group_data_files(host):
+        try:
+            tree = ast.parse(path.read_text(), str(path))
+        except (OSError, SyntaxError, ValueError):
+            continue  # pyinfra's own loader has refused it already
+        for node in tree.body:
+            if isinstance(node, ast.AnnAssign) and node.value is None and isinstance(node.target, ast.Name):
+                problems.append(
+                    Problem(
+                        host.name,
+                        node.target.id,
+                        UNSHOWN,
+                        f"is only annotated on line {node.lineno} of {path.parent.name}/{path.name}, "
+                        "which sets nothing in Python (a YAML-style 'key: value' line)",
+                        f"write it as {node.target.id} = VALUE",
+                    )
+                )
     return problems
 
 

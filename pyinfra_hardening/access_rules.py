@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import paramiko
+
 from . import fleet
 from .settings import Problem
 
@@ -91,18 +93,51 @@ def ssh_lockout(host: Host, ssh: SshSettings, accounts: AccountSettings) -> list
                 "name an admin whose private key is on this machine",
             )
         )
-    probe_key = ssh.probe_key(host)
-    if probe_key is not None and not Path(probe_key).is_file():
+    enrolled = [entry.name for entry in accounts.admin_users if entry.two_factor]
+    probe_user = ssh.ssh_probe_user or (names[0] if names else None)
+    if ssh.ssh_two_factor and ssh.ssh_two_factor_strict and names and probe_user not in enrolled:
         problems.append(
             Problem(
                 host.name,
-                "ssh_probe_key" if ssh.ssh_probe_key else "ssh_key",
-                probe_key,
-                "is not a file on this machine",
-                "give the path of the admin's private key",
+                "ssh_two_factor_strict",
+                True,
+                f"refuses admins without TOTP, and the probe admin {probe_user} has two_factor off: "
+                "the run could not prove a login, and "
+                + ("nobody could log in" if not enrolled else f"only {', '.join(enrolled)} could log in"),
+                "turn two_factor on for the admins (or ssh_two_factor_strict off until they are enrolled)",
             )
         )
+    probe_key = ssh.probe_key(host)
+    if probe_key is not None and probe_user is not None:
+        what = probe_key_problem(
+            Path(probe_key), next(e for e in accounts.admin_users if e.name == probe_user).ssh_keys
+        )
+        if what:
+            problems.append(
+                Problem(
+                    host.name,
+                    "ssh_probe_key" if ssh.ssh_probe_key else "ssh_key",
+                    probe_key,
+                    what.replace("ADMIN", probe_user),
+                    f"give the path of {probe_user}'s private key (ssh_probe_key), its public half in their ssh_keys",
+                )
+            )
     return problems
+
+
+def probe_key_problem(path: Path, public_keys: list[str]) -> str | None:
+    """Why the private key at ``path`` cannot prove ADMIN's login, or None."""
+    if not path.is_file():
+        return "is not a file on this machine"
+    try:
+        key = paramiko.PKey.from_path(path)
+    except paramiko.PasswordRequiredException:
+        return "is encrypted with a passphrase, which the probe cannot type"
+    except (paramiko.SSHException, ValueError, OSError):
+        return "is not a private key paramiko can load (a .pub file, or a key of another kind?)"
+    if f"{key.get_name()} {key.get_base64()}" not in {" ".join(line.split()[:2]) for line in public_keys}:
+        return "is not the private half of any of ADMIN's ssh_keys"
+    return None
 
 
 def needs_private_ip(host: Host, why: str) -> list[Problem]:
@@ -140,3 +175,40 @@ def account_taken(name: str, accounts: AccountSettings) -> str | None:
     if name == accounts.admin_group or name in SYSTEM_GROUPS or name in ADMIN_GROUPS:
         return "is the admin group's or a system group's name"
     return None
+
+
+LOGIN_SHELLS_NOT = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
+FIRST_PERSON_UID = 1000  # Debian's and Ubuntu's UID_MIN: below are system accounts and groups
+
+
+def existing_account_problems(host: Host, key: str, name: str, person: bool) -> list[Problem]:
+    """``name`` as the host has it: an admin (``person``) must not be an existing system
+    account; the application's locked account must not be one somebody logs in as."""
+    identity = fleet.identity_of(host)
+    if identity is None or name not in identity.users:
+        return []
+    uid, shell = identity.users[name]
+    if person and uid < FIRST_PERSON_UID:
+        what = f"is an existing system account on this host (uid {uid})"
+    elif not person and (uid >= FIRST_PERSON_UID or shell not in LOGIN_SHELLS_NOT):
+        what = f"is an existing account on this host that logs in (uid {uid}, shell {shell})"
+    else:
+        return []
+    return [Problem(host.name, key, name, what, "choose a name no account on the host has yet")]
+
+
+def existing_group_problems(host: Host, group: str) -> list[Problem]:
+    """The admin group must not be a system group the host already has (but sudo, wheel, admin)."""
+    identity = fleet.identity_of(host)
+    gid = identity.groups.get(group) if identity else None
+    if gid is None or gid >= FIRST_PERSON_UID or group in ADMIN_GROUPS:
+        return []
+    return [
+        Problem(
+            host.name,
+            "admin_group",
+            group,
+            f"is an existing system group on this host (gid {gid})",
+            "use sudo or a new group of your own",
+        )
+    ]

@@ -142,6 +142,9 @@ class AccountSettings(HostSettings):
 
     def problems(self, host: Host) -> list[Problem]:
         _, problems = resolve_admins(host, self)
+        for entry in self.admin_users:
+            problems += access_rules.existing_account_problems(host, "admin_users", entry.name, person=True)
+        problems += access_rules.existing_group_problems(host, self.admin_group)
         if self.lock_root_password:
             problems += access_rules.nobody_left(host, self, "locking root")
         return problems
@@ -321,10 +324,17 @@ def admin_users() -> None:
         )
 
 
+def root_lock_pending(host: Host) -> bool:
+    """Whether ``lock_root`` will lock root's password in this run."""
+    locking = settings_for(host, AccountSettings).lock_root_password
+    return locking and host.get_fact(ShadowPassword, user="root") != "locked"
+
+
 @deploy("Root account")
 def lock_root() -> None:
     """
-    Lock root's password (``lock_root_password``): admins use sudo. Apply after ``admin_users``.
+    Lock root's password (``lock_root_password``): admins use sudo. Apply after ``admin_users``
+    and after ``ssh.harden(locks_pending=...)`` has proven an admin can log in and sudo.
     """
     if settings_for(host, AccountSettings).lock_root_password:
         locked_password(name="Lock root's password (admins use sudo)", user="root")

@@ -36,7 +36,7 @@ class ApplicationSettings(HostSettings):
         if self.app_user == BACKUP_ACCOUNT:
             taken = "is the backup drop box's account"
         if taken is None:
-            return []
+            return access_rules.existing_account_problems(host, "app_user", self.app_user, person=False)
         return [Problem(host.name, "app_user", self.app_user, taken, "give the application an account of its own")]
 
 

@@ -5,10 +5,12 @@ computed from this on every run."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, WrapValidator
+from pyinfra.api import FactBase
 
 from .data_types import HostSettings, LoginName, Port, Rule, documented_in
 from .settings import Problem
@@ -67,21 +69,23 @@ class FleetSettings(HostSettings):
 
     def problems(self, host: Host) -> list[Problem]:
         """Two hosts with one private address: rules meant for one would admit the other."""
+        problems = address_problems(host, self.private_ip)
         twins = [
             peer.name
             for peer in host.inventory
             if peer is not host and self.private_ip is not None and peer.data.get("private_ip") == self.private_ip
         ]
         if not twins:
-            return []
+            return problems
         return [
+            *problems,
             Problem(
                 host.name,
                 "private_ip",
                 self.private_ip,
                 f"is also {', '.join(twins)}'s",
                 "give each host its own private address",
-            )
+            ),
         ]
 
 
@@ -105,3 +109,62 @@ def connect_key(host: Host) -> str | None:
     """The private key pyinfra connects with, if the inventory names one."""
     key = host.data.get("ssh_key")
     return str(Path(key).expanduser()) if key else None
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    """The host's accounts (uid, login shell), groups (gid) and configured addresses."""
+
+    users: dict[str, tuple[int, str]] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+    addresses: frozenset[str] = frozenset()
+
+
+class HostAccountsAndAddresses(FactBase[HostIdentity]):
+    """Accounts, groups and addresses in one round trip, read before any change: names the data
+    must not take over, and the addresses ``private_ip`` must be one of."""
+
+    def command(self) -> str:
+        return (
+            "getent passwd | cut -d: -f1,3,7; echo '--'; getent group | cut -d: -f1,3; echo '--'; "
+            "ip -o addr show 2>/dev/null | awk '{print $4}' || true"
+        )
+
+    def process(self, output: list[str]) -> HostIdentity:
+        sections: list[list[str]] = [[]]
+        for line in output:
+            if line.strip() == "--":
+                sections.append([])
+            else:
+                sections[-1].append(line.strip())
+        users_lines, group_lines, address_lines = (sections + [[], [], []])[:3]
+        users = {}
+        for line in users_lines:
+            name, uid, shell = (line.split(":") + ["", ""])[:3]
+            if uid.isdigit():
+                users[name] = (int(uid), shell)
+        groups = {name: int(gid) for name, _, gid in (line.partition(":") for line in group_lines) if gid.isdigit()}
+        addresses = frozenset(line.split("/")[0].split("%")[0] for line in address_lines if line)
+        return HostIdentity(users, groups, addresses)
+
+
+def identity_of(host: Host) -> HostIdentity | None:
+    """What the host has, when this run is connected to it (not in a check outside a run)."""
+    return host.get_fact(HostAccountsAndAddresses) if host.connected else None
+
+
+def address_problems(host: Host, private_ip: str | None) -> list[Problem]:
+    """``private_ip`` must be configured on the host: else services would bind nothing and peers'
+    rules would admit a stranger."""
+    identity = identity_of(host)
+    if private_ip is None or identity is None or not identity.addresses or private_ip in identity.addresses:
+        return []
+    return [
+        Problem(
+            host.name,
+            "private_ip",
+            private_ip,
+            f"is not an address of this host (it has {', '.join(sorted(identity.addresses))})",
+            "set the address `ip -o addr` shows on the host's private network",
+        )
+    ]

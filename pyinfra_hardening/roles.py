@@ -64,8 +64,9 @@ def baseline(
     passwords.password_quality()
     accounts.admin_users()
     sudo.managed_sudoers()
+    # After the admins exist, before any lock: its probe logs in as one and sudoes.
+    ssh.harden(match_blocks=match_blocks, locks_pending=accounts.root_lock_pending(host) or sudo.nopasswd_pending(host))
     accounts.lock_root()
-    ssh.harden(match_blocks=match_blocks)  # after the admins exist: its probe logs in as one
     login_alerts.login_alerts(
         two_factor=settings_for(host, ssh.SshSettings).ssh_two_factor,
         key_logins=key_logins,

@@ -37,6 +37,8 @@ def looks_secret(key: str) -> bool:
     """Whether ``key`` names a secret, misspelt or not (``smtp_pasword`` too)."""
     last = key.lower().split("_")[-1]
     return bool(SECRET_KEY_RE.search(key) or difflib.get_close_matches(last, SECRET_WORDS, n=1, cutoff=0.8))
+
+
 SECRET_FIXES = {
     "_sudo_password": "delete it there; put admin NAME's password in the secret store as admin-NAME.password: "
     "pyinfra sudoes with it when a run connects as NAME",

@@ -29,13 +29,15 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import python
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, compat, fleet, totp
+from . import access_rules, compat, fleet, secret_store, totp
 from .accounts import AccountSettings, Admin, admins_of
 from .data_types import FilePath, Flag, HostSettings, LoginName, LoginNames
 from .managed_files import render, sha256_of, text_of, upload_secret, validated_file
 from .packages import ensure_packages
+from .secret_store import Secret
 from .settings import Problem, settings_for, stored, validated
 from .ssh_login import answers_for
+from .sudo import SudoSettings
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -156,6 +158,23 @@ class SshSettings(HostSettings):
         if accounts is None:
             return []  # its own problems are reported by AccountSettings
         problems = access_rules.ssh_lockout(host, self, accounts)
+        sudo_settings, _ = validated(host, SudoSettings, in_use=False)
+        probe_user = self.ssh_probe_user or (accounts.admin_users[0].name if accounts.admin_users else None)
+        locking = accounts.lock_root_password or (sudo_settings is not None and sudo_settings.sudo_require_password)
+        if locking and probe_user is not None:
+            password_name = secret_store.admin_password_name(probe_user)
+            if stored(host, password_name, "admin_users", probe_user, problems) is None:
+                problems.append(
+                    Problem(
+                        host.name,
+                        "admin_users",
+                        probe_user,
+                        "has no password in the store, so the run could not prove this admin can sudo "
+                        "before it locks root's password and passwordless sudo",
+                        f"put {probe_user}'s password in {secret_store.where(password_name)} "
+                        "(or set lock_root_password and sudo_require_password to False)",
+                    )
+                )
         enrolled = [entry.name for entry in accounts.admin_users if entry.two_factor and self.ssh_two_factor]
         for name in enrolled:
             secret = stored(host, totp.secret_name(name), "admin_users", name, problems)
@@ -436,15 +455,22 @@ def logged_in(login: AdminLogin) -> paramiko.Transport:
     return transport
 
 
-def probe_login(probe: AdminLogin) -> None:
-    """Log in as the probe admin; raise with the reason if refused."""
+def probe_login(probe: AdminLogin, sudo_password: Secret | None = None) -> None:
+    """Log in as the probe admin and, given the admin's stored password, sudo with it (a fresh
+    sudo: ``-k`` drops any cached credential); raise with the reason if either is refused."""
     transport = None
     try:
         transport = logged_in(probe)
         channel = transport.open_session(timeout=20)
-        channel.exec_command("true")
+        if sudo_password is None:
+            channel.exec_command("true")
+        else:
+            channel.exec_command("sudo -S -k -p '' true")  # the password goes to stdin, never a command line
+            channel.sendall((sudo_password.reveal() + "\n").encode())
+            channel.shutdown_write()
         if channel.recv_exit_status() != 0:
-            raise ProbeFailed(f"{probe.where} logged in but could not run a command")
+            refused = "sudo refused the password in the store" if sudo_password else "could not run a command"
+            raise ProbeFailed(f"{probe.where} logged in but {refused}")
     except ProbeFailed as error:
         raise ProbeFailed(_probe_message(probe, str(error))) from None
     except (paramiko.SSHException, OSError, ValueError) as error:
@@ -492,7 +518,8 @@ def open_transport(address: str, port: int, attempts: int = 20, connect_timeout:
 def _probe_message(probe: AdminLogin, reason: str) -> str:
     return (
         f"a fresh SSH login as admin {probe.user} failed ({reason}). Password and root "
-        f"login were left as they were. Check the admin's key (ssh_probe_key) and TOTP secret, then re-run."
+        f"login, root's password and passwordless sudo were left as they were. Check the admin's key "
+        f"(ssh_probe_key), TOTP secret and password in the store, then re-run."
     )
 
 
@@ -553,13 +580,16 @@ def main_config_with_include(lines: list[str]) -> str | None:
 
 
 @deploy("SSH")
-def harden(match_blocks: Sequence[MatchBlock] = ()) -> None:
+def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False) -> None:
     """
     Harden sshd: keys only, TOTP as a second factor, ssh-audit's hardened crypto, no root or
-    password login, proven by a fresh admin login before the last step (see the module's
-    docstring). Apply after ``accounts.admin_users`` (the probe logs in as an admin).
+    password login, proven by a fresh admin login (and sudo with the stored password) before
+    the last step (see the module's docstring). Apply after ``accounts.admin_users`` (the probe
+    logs in as an admin), before locking root or sudo.
 
     + match_blocks: extra ``Match User`` blocks for accounts with rules of their own
+    + locks_pending: root's password or passwordless sudo is locked after this: prove access
+      even where sshd is unchanged
 
     Example:
 
@@ -613,7 +643,8 @@ def harden(match_blocks: Sequence[MatchBlock] = ()) -> None:
 
     final = render_drop_in(settings, crypto, probe_user, True, match_blocks)
     current = host.get_fact(FileContents, path=MANAGED_DROP_IN)
-    if current is None or text_of(current) != final:
+    sshd_changes = current is None or text_of(current) != final
+    if sshd_changes:
         staged = validated_file(
             name="sshd drop-in, stage 1: hardened, password and root login as they were",
             dest=MANAGED_DROP_IN,
@@ -621,12 +652,17 @@ def harden(match_blocks: Sequence[MatchBlock] = ()) -> None:
             validator=sshd_validator(MANAGED_DROP_IN, probe_user, expected_effective(settings, False)),
         )
         reload_sshd(name=f"Reload {unit} (stage 1)", unit=unit, _if=any_changed(*changed, staged))
+    if sshd_changes or locks_pending:
         address, port = fleet.ssh_address(host)
+        sudo_password = next(admin.sudo_password for admin in admins if admin.name == probe_user)
         python.call(
-            name=f"Prove a fresh SSH login as {probe_user} works",
+            name=f"Prove a fresh SSH login as {probe_user} works"
+            + (", and sudo with the stored password" if sudo_password else ""),
             function=probe_login,
             probe=AdminLogin(probe_user, settings.probe_key(host), address, port),
+            sudo_password=sudo_password,
         )
+    if sshd_changes:
         changed = [
             validated_file(
                 name="sshd drop-in, stage 2: no password or root login",

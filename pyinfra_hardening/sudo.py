@@ -93,6 +93,11 @@ def managed_sudoers() -> None:
     )
 
 
+def nopasswd_pending(host: Host) -> bool:
+    """Whether ``lock_sudo`` will remove passwordless sudo in this run."""
+    return settings_for(host, SudoSettings).sudo_require_password and bool(host.get_fact(SudoersWithoutPassword))
+
+
 @deploy("Sudo lockdown")
 def lock_sudo() -> None:
     """

@@ -1,8 +1,10 @@
 """pyinfra loads this file before it connects, when a run starts in this directory.
 
-Re-runs log in as an admin with key + TOTP: the code comes from the operator's secret store.
+Every host's settings are checked before pyinfra connects to any. Re-runs log in as an admin
+with key + TOTP: the code comes from the operator's secret store.
 """
 
-from pyinfra_hardening import ssh_login
+from pyinfra_hardening import roles, ssh_login
 
+roles.check_before_connecting()
 ssh_login.install()

@@ -108,7 +108,7 @@ def ssh_lockout(host: Host, ssh: SshSettings, accounts: AccountSettings) -> list
             )
         )
     probe_key = ssh.probe_key(host)
-    if probe_key is not None and probe_user is not None:
+    if probe_key is not None and probe_user in names:
         what = probe_key_problem(
             Path(probe_key), next(e for e in accounts.admin_users if e.name == probe_user).ssh_keys
         )

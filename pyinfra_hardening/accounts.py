@@ -41,7 +41,7 @@ SSH_KEY_TYPES = (
 MIN_RSA_KEY_BITS = 3072
 # One authorized_keys entry as this project writes it: type, base64 body, optional comment,
 # single spaces between them. Options (from=, command=, ...) are not supported.
-SSH_KEY_LINE_RE = re.compile(r"(?P<type>[a-z0-9@.-]+) (?P<body>[A-Za-z0-9+/]+={0,2})( [!-~][ -~]*)?")
+SSH_KEY_LINE_RE = re.compile(r"(?P<type>[a-z0-9@.-]+) (?P<body>[A-Za-z0-9+/]+={0,2})( [!-~]([ -~]*[!-~])?)?")
 
 
 def ssh_public_key(key: str) -> str:
@@ -60,6 +60,8 @@ def ssh_public_key(key: str) -> str:
         blob = base64.b64decode(words[1] if len(words) > 1 else "", validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("has a key body that is not base64") from None
+    if any(word in SSH_KEY_TYPES for word in words[2:]):
+        raise ValueError("holds more than one key; give each key its own entry in ssh_keys")
     line = SSH_KEY_LINE_RE.fullmatch(key)
     if line is None or not blob:
         raise ValueError("is not 'TYPE KEY [comment]' with single spaces (a tab, a doubled or end space?)")
@@ -78,7 +80,9 @@ def ssh_public_key(key: str) -> str:
     return key
 
 
-SshPublicKey = Annotated[str, AfterValidator(ssh_public_key)]
+SshPublicKey = Annotated[
+    str, described("must be an SSH public key line 'TYPE KEY [comment]' (a string)"), AfterValidator(ssh_public_key)
+]
 
 
 class AdminEntry(BaseModel):
@@ -105,7 +109,9 @@ class AccountSettings(HostSettings):
     title = "Admins and root"
 
     admin_users: Annotated[
-        list[AdminEntry],
+        list[
+            Annotated[AdminEntry, described("must be an entry like {'name': 'alice', 'ssh_keys': ['ssh-ed25519 ...']}")]
+        ],
         described("must be a list like [{'name': 'alice', 'ssh_keys': ['ssh-ed25519 AAAA... alice']}]"),
     ] = Field([], description="people who administer the host: sudo group, bash, their SSH keys (guide 3.6, 3.7)")
     admin_group: LoginName = Field(

@@ -17,6 +17,8 @@ import paramiko
 from pyinfra import context
 from pyinfra.api import Inventory, State
 from pyinfra.api.arguments import all_argument_meta
+from pyinfra.api.exceptions import ConnectorDataTypeError
+from pyinfra.connectors import base as connectors_base
 from pyinfra.connectors.ssh import SSHConnector
 
 from . import secret_store
@@ -46,6 +48,43 @@ def group_data_files(host: Host) -> list[Path]:
     state = getattr(host.inventory, "state", None)
     folder = Path(getattr(state, "cwd", None) or os.getcwd()) / "group_data"
     return [folder / f"{group}.py" for group in ("all", *host.groups) if (folder / f"{group}.py").is_file()]
+
+
+def check_before_connecting(check: Callable[[list[Host]], None]) -> None:
+    """Make pyinfra's command line run ``check`` on the hosts of the run before it connects to
+    any (from config.py, which it loads first): a bad port or user is then refused in the
+    project's words, not met as a failed connection. What ``check`` raises ends the run."""
+    import pyinfra_cli.cli as command_line  # the command line's package, loaded when needed
+
+    connect = command_line.connect_all
+    if getattr(connect, "checks_first", False):
+        return
+
+    def connect_all(state: State) -> None:
+        check([host for host in state.inventory if state.is_host_in_limit(host)])
+        connect(state)
+
+    connect_all.checks_first = True  # type: ignore[attr-defined]
+    command_line.connect_all = connect_all
+
+
+def check_connector_data(check: Callable[[Host], None]) -> None:
+    """pyinfra checks the types of its own connection keys (``ssh_port`` an int...) as it sets a
+    host up, in words that name neither the host nor a fix; on such a mismatch ``check`` gets
+    the host first, to refuse it in the project's words (anything else: pyinfra's error)."""
+    original = connectors_base.host_to_connector_data
+    if getattr(original, "checks_first", False):
+        return
+
+    def host_to_connector_data(connector_data: Any, meta: Any, host_data: Any) -> Any:
+        try:
+            return original(connector_data, meta, host_data)
+        except ConnectorDataTypeError:
+            check(host_data.host)
+            raise
+
+    host_to_connector_data.checks_first = True  # type: ignore[attr-defined]
+    connectors_base.host_to_connector_data = host_to_connector_data  # type: ignore[assignment]
 
 
 def load_inventory(path: str) -> Inventory:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, WrapValidator
 from pyinfra.api import FactBase
 
-from .data_types import HostSettings, LoginName, Port, Rule, documented_in
+from .data_types import FilePath, HostSettings, LoginName, Port, Rule, documented_in
 from .settings import Problem
 
 if TYPE_CHECKING:
@@ -62,6 +62,11 @@ class FleetSettings(HostSettings):
     # pyinfra's own connection keys, checked here: the probe and the firewall use them too.
     ssh_user: LoginName | None = Field(
         None, json_schema_extra=documented_in("inventory"), description="pyinfra's: the user a run connects as"
+    )
+    ssh_key: FilePath | None = Field(
+        None,
+        json_schema_extra=documented_in("inventory"),
+        description="pyinfra's: the private key a run connects with (also the default probe key)",
     )
     ssh_port: Port | None = Field(
         None, json_schema_extra=documented_in("inventory"), description="pyinfra's: the port of the host's sshd"

@@ -200,13 +200,13 @@ def resolve_alerts(host: Host, settings: LoginAlertSettings) -> tuple[LoginAlert
     webhook = pushover = None
     if settings.alert_webhook:
         webhook = _stored(host, WEBHOOK_URL, "the webhook URL", problems, "alert_webhook", True)
-        if webhook and not re.fullmatch(r"https?://[!#-\[\]-~]+", webhook.reveal()):
+        if webhook and not re.fullmatch(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+", webhook.reveal()):
             problems.append(
                 Problem(
                     host.name,
                     "alert_webhook",
                     True,
-                    f"has a URL in {webhook.source} that is not http(s)://... (printable ASCII, no spaces or quotes)",
+                    f"has a URL in {webhook.source} that is not http(s)://... of URL characters (no quotes)",
                     "store the whole URL the chat service gave you",
                 )
             )

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from pyinfra import host
 from pyinfra.api import deploy
 
-from . import accounts, application, backups, database, firewall, login_alerts, passwords, ssh, sudo, timesync
+from . import accounts, application, backups, compat, database, firewall, login_alerts, passwords, ssh, sudo, timesync
 from .data_types import HostSettings
 from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, FleetSettings
-from .settings import SettingsError, run_hosts, settings_for, validate
+from .settings import SettingsError, run_hosts, settings_for, validate, validated
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -39,13 +39,13 @@ ROLE_SETTINGS: dict[str, list[type[HostSettings]]] = {
 }
 
 
-def check_roles(hosts: list[Host]) -> None:
+def check_roles(hosts: list[Host], remember: bool = True) -> None:
     """Every role's settings on each of ``hosts`` that has the role, all problems at once.
     Values are checked everywhere; a backup server is not asked for a database's settings."""
     problems = []
     for group, models in ROLE_SETTINGS.items():
         try:
-            validate(hosts, models, in_use=[member for member in hosts if group in member.groups])
+            validate(hosts, models, [member for member in hosts if group in member.groups], remember)
         except SettingsError as error:
             problems += error.problems
     if problems:
@@ -73,6 +73,19 @@ def baseline(
         ignore_lines=ignore_lines,
         watched_logs=watched_logs,
     )
+
+
+def check_before_connecting() -> None:
+    """Check every role's settings on every host of a run before pyinfra connects to any (a
+    project's config.py calls this); the rules that read the hosts follow once connected."""
+    compat.check_before_connecting(lambda hosts: check_roles(hosts, remember=False))
+    compat.check_connector_data(_refuse_connection_data)
+
+
+def _refuse_connection_data(host: Host) -> None:
+    problems = validated(host, FleetSettings, in_use=False)[1]
+    if problems:
+        raise SettingsError(problems)
 
 
 @deploy("Application server")

@@ -37,11 +37,13 @@ backup_servers = [
 '''
 CONFIG = '''"""pyinfra loads this file before it connects, when a run starts in this directory.
 
-Re-runs log in as an admin with key + TOTP: the code comes from the operator's secret store.
+Every host's settings are checked before pyinfra connects to any. Re-runs log in as an admin
+with key + TOTP: the code comes from the operator's secret store.
 """
 
-from pyinfra_hardening import ssh_login
+from pyinfra_hardening import roles, ssh_login
 
+roles.check_before_connecting()
 ssh_login.install()
 '''
 DEPLOY = '''"""The {role} server role, for the hosts of the {role}_servers group (pyinfra_hardening.roles).

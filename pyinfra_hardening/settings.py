@@ -199,10 +199,13 @@ class _Checked:
 _checked: WeakKeyDictionary[Any, _Checked] = WeakKeyDictionary()
 
 
-def validate(hosts: list[Host], models: list[type[HostSettings]], in_use: list[Host] | None = None) -> None:
+def validate(
+    hosts: list[Host], models: list[type[HostSettings]], in_use: list[Host] | None = None, remember: bool = True
+) -> None:
     """Validate ``models`` for every host in ``hosts`` (skipping what is done already): their
     values everywhere, their other rules on the hosts that use them (``in_use``, default all).
-    Raise every problem on every host at once."""
+    Raise every problem on every host at once. Without ``remember`` (a check before connecting,
+    when the rules that read the hosts cannot run yet) nothing counts as done afterwards."""
     if not hosts:
         return
     checked = _checked.setdefault(hosts[0].inventory, _Checked())
@@ -220,6 +223,8 @@ def validate(hosts: list[Host], models: list[type[HostSettings]], in_use: list[H
                     found[(host.name, model)] = settings
     if problems:
         raise SettingsError(problems)
+    if not remember:
+        return
     checked.settings.update(found)
     for host in hosts:
         if host.name not in checked.hosts:

@@ -34,23 +34,39 @@ def effective(machine, keyword: str) -> str:
     return machine.check(f"sshd -T -C user={ADMIN},host=localhost,addr=127.0.0.1 | grep -i '^{keyword} '").strip()
 
 
-def test_a_failed_probe_leaves_password_and_root_login_as_they_were(fresh):
+def test_a_failed_probe_leaves_password_and_root_login_and_roots_password_as_they_were(fresh):
+    machine, operator, inventory = fresh
+    # What no data can show: the host's own sshd_config turns alice away (sshd adds up DenyUsers).
+    machine.check(f"sed -i '1i DenyUsers {ADMIN}' /etc/ssh/sshd_config")
+    root_password = machine.check("getent shadow root | cut -d: -f2")
+
+    run = operator.pyinfra(inventory, DEPLOYS["app"])
+
+    assert run.returncode != 0
+    assert "a fresh SSH login as admin alice failed" in run.output
+    assert "root's password and passwordless sudo were left as they were" in run.output
+    assert effective(machine, "passwordauthentication") == "passwordauthentication yes"
+    assert effective(machine, "permitrootlogin") == "permitrootlogin without-password"
+    assert machine.check("getent shadow root | cut -d: -f2") == root_password
+    with login(machine, "root", key=operator.root_key) as session:
+        assert session.run("true").status == 0
+
+
+def test_a_probe_key_that_is_not_the_admins_is_refused_before_any_change(fresh):
     machine, operator, inventory = fresh
     stranger = operator.home / "not_alices_key"
     make_key(stranger, "stranger@test")
     group_data = operator.write_group_data(
         "all", {**operator.base_group_data(), "ssh_probe_key": str(stranger)}, folder=operator.home / "probe_gd"
     )
+    before = machine.check("cat /etc/passwd /etc/ssh/sshd_config; ls /etc/ssh/sshd_config.d")
 
     run = operator.pyinfra(inventory, DEPLOYS["app"], group_data=group_data)
 
     assert run.returncode != 0
-    assert "a fresh SSH login as admin alice failed" in run.output
-    assert "Password and root login were left as they were" in run.output
-    assert effective(machine, "passwordauthentication") == "passwordauthentication yes"
-    assert effective(machine, "permitrootlogin") == "permitrootlogin without-password"
-    with login(machine, "root", key=operator.root_key) as session:
-        assert session.run("true").status == 0
+    assert "ssh_probe_key = " in run.output and "is not the private half of any of alice's ssh_keys" in run.output
+    assert "nothing was changed on any host" in run.output
+    assert machine.check("cat /etc/passwd /etc/ssh/sshd_config; ls /etc/ssh/sshd_config.d") == before
 
 
 def test_a_wrong_totp_secret_in_the_store_changes_nothing(fresh):

@@ -112,3 +112,28 @@ def test_an_inventory_loads_with_its_group_data_as_the_command_line_loads_it(tmp
 
 def test_paramiko_lists_the_key_exchanges_it_offers():
     assert "curve25519-sha256@libssh.org" in compat.paramiko_key_exchanges()
+
+
+def test_pyinfras_command_line_connects_through_the_name_we_wrap():
+    import pyinfra_cli.cli as command_line
+
+    assert "connect_all(state)" in inspect.getsource(command_line._main)
+
+
+def test_a_projects_config_refuses_bad_data_before_connecting(tmp_path, secret_store):
+    from pyinfra_hardening.scaffold import CONFIG, DEPLOY
+
+    (tmp_path / "config.py").write_text(CONFIG)
+    (tmp_path / "deploy.py").write_text(DEPLOY.format(role="app"))
+    # Nothing listens there: a run that tried to connect would fail to, not refuse the port.
+    (tmp_path / "inventory.py").write_text("app_servers = [('app1', {'ssh_hostname': '127.0.0.1', 'ssh_port': '22'})]\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", "inventory.py", "deploy.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert "host app1: ssh_port = '22' must be a whole number from 1 to 65535" in run.stderr
+    assert "Connected" not in run.stderr and "Could not connect" not in run.stderr

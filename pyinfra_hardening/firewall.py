@@ -120,20 +120,22 @@ class FirewallSettings(HostSettings):
         return problems
 
     def _shared_ports(self, host: Host) -> list[Problem]:
-        """A port public on an app server must be neither sshd's (a redirect there would take SSH
-        past admin_cidrs) nor, on a host that is also a database server, MariaDB's."""
+        """A port public on an app server must be neither sshd's (a redirect from it would cut
+        SSH off, one to it would take SSH past admin_cidrs) nor, on a host that is also a
+        database server, MariaDB's. sshd's ports are read from the host once connected."""
         if APP_SERVERS not in host.groups:
             return []
-        claimed = {fleet.ssh_address(host)[1]: "sshd's port (ssh_port)"}
+        ssh_ports = host.get_fact(SshdPorts) if host.connected else []
+        claimed = {port: "sshd's port on this host" for port in ssh_ports}
         if DB_SERVERS in host.groups:
-            database_port = validated(host, DatabaseSettings, in_use=False)[0]
-            if database_port is not None:
-                claimed[database_port.database_port] = (
+            database = validated(host, DatabaseSettings, in_use=False)[0]
+            if database is not None:
+                claimed[database.database_port] = (
                     "the database's port (database_port), which only app servers may reach"
                 )
         problems = []
         for key, ports in (
-            ("app_tcp_ports", [port for port in self.app_tcp_ports if port != fleet.ssh_address(host)[1]]),
+            ("app_tcp_ports", [port for port in self.app_tcp_ports if port not in ssh_ports]),
             ("app_port_redirects", [*self.app_port_redirects, *self.app_port_redirects.values()]),
         ):
             for port in sorted(set(ports) & set(claimed)):
@@ -422,12 +424,6 @@ def confirm_ssh_gets_through(address: str, port: int, rollback_seconds: int) -> 
 
 def _refuse_lockout(settings: FirewallPlan, opened: list[Opening], ssh_ports: list[int]) -> None:
     """Stop before anything changes when the rules would shut out this very run."""
-    hijacked = [public for public, _ in settings.app_port_redirects if public in ssh_ports]
-    if APP_SERVERS in settings.roles and hijacked:
-        raise OperationError(
-            f"{host.name}: app_port_redirects redirects port(s) {hijacked}, where sshd listens: SSH would be "
-            "cut off. Remove those redirects."
-        )
     operator = host.get_fact(OperatorAddress, _sudo=False)
     ssh = [opening for opening in opened if opening.port in ssh_ports]
     if operator and not any(opening.admits(operator) for opening in ssh):

@@ -536,7 +536,9 @@ CASES: list[Case] = [
         "app_tcp_ports = [80, 443, 3000, 3003, 22]\napp_port_redirects = {80: 22}",
         "app_port_redirects",
         "sshd's port",
+        on_host=True,
     ),
+    app("redirect-from-ssh", "app_port_redirects = {22: 3000, 443: 3003}", "app_port_redirects", "sshd's port", True),
     app("redirect-string-ports", "app_port_redirects = {'80': '3000'}", "app_port_redirects", INTEGER),
     # --- application ----------------------------------------------------------------------------
     app("app-user-root", "app_user = 'root'", "app_user", "system account"),

@@ -126,7 +126,9 @@ def test_a_projects_config_refuses_bad_data_before_connecting(tmp_path, secret_s
     (tmp_path / "config.py").write_text(CONFIG)
     (tmp_path / "deploy.py").write_text(DEPLOY.format(role="app"))
     # Nothing listens there: a run that tried to connect would fail to, not refuse the port.
-    (tmp_path / "inventory.py").write_text("app_servers = [('app1', {'ssh_hostname': '127.0.0.1', 'ssh_port': '22'})]\n")
+    (tmp_path / "inventory.py").write_text(
+        "app_servers = [('app1', {'ssh_hostname': '127.0.0.1', 'ssh_port': '22'})]\n"
+    )
     run = subprocess.run(
         [sys.executable, "-m", "pyinfra", "-y", "inventory.py", "deploy.py"],
         cwd=tmp_path,

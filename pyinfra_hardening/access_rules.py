@@ -131,7 +131,7 @@ def probe_key_problem(path: Path, public_keys: list[str]) -> str | None:
         return "is not a file on this machine"
     try:
         key = paramiko.PKey.from_path(path)
-    except paramiko.PasswordRequiredException:
+    except (paramiko.PasswordRequiredException, TypeError):  # paramiko 4 raises TypeError for a passphrase
         return "is encrypted with a passphrase, which the probe cannot type"
     except (paramiko.SSHException, ValueError, OSError):
         return "is not a private key paramiko can load (a .pub file, or a key of another kind?)"

@@ -112,7 +112,10 @@ class AccountSettings(HostSettings):
         list[
             Annotated[AdminEntry, described("must be an entry like {'name': 'alice', 'ssh_keys': ['ssh-ed25519 ...']}")]
         ],
-        described("must be a list like [{'name': 'alice', 'ssh_keys': ['ssh-ed25519 AAAA... alice']}]"),
+        described(
+            "must be a list like [{'name': 'alice', 'ssh_keys': ['ssh-ed25519 AAAA... alice']}]: names no system "
+            "account's; each key one 'TYPE KEY [comment]' line of Ed25519, ECDSA, RSA >= 3072 bits or sk-, no options"
+        ),
     ] = Field([], description="people who administer the host: sudo group, bash, their SSH keys (guide 3.6, 3.7)")
     admin_group: LoginName = Field(
         "sudo",

@@ -25,7 +25,7 @@ FINGERPRINT = (
     "find /etc /home /root /srv /usr/local /var/spool/cron -xdev -type f -print0 2>/dev/null | sort -z"
     " | xargs -0 sha256sum; find /etc /home /root /srv -xdev -printf '%p %m %u %g\\n' | sort;"
     " dpkg-query -W; systemctl list-unit-files --no-legend --no-pager;"
-    " iptables-save | grep -v '^#'; ip6tables-save | grep -v '^#'"
+    " iptables-save | grep -v '^#'; ip6tables-save | grep -v '^#'; true"
 )
 
 

@@ -274,3 +274,75 @@ def test_a_generated_secret_others_can_read_is_refused_before_anything_runs(secr
     with pytest.raises(SettingsError) as error:
         check_roles(list(inventory))
     assert "has an unsafe secret" in str(error.value) and f"chmod 600 {secret_store / name}" in str(error.value)
+
+
+def test_a_stored_secret_is_masked_wherever_a_refusal_would_show_it(secret_store):
+    # The admin's password pasted into the wrong key: not an email address, and never shown.
+    message = problems(group_data={"alert_email": PASSWORD})
+    assert "host app1: alert_email = '*MASKED*' must be an email address" in message
+    assert PASSWORD not in message
+
+
+def test_a_password_inside_a_host_name_is_masked_and_a_harmless_value_is_not():
+    message = problems(group_data={"smtp_host": "monit:Relay-Pass-81@smtp.example.com", "smtp_port": 0})
+    assert "smtp_host = '*MASKED*@smtp.example.com' must be a host name" in message
+    assert "Relay-Pass-81" not in message
+    assert "smtp_port = 0 must be a whole number" in message
+
+
+def test_a_yaml_style_line_in_group_data_is_refused(tmp_path, monkeypatch, secret_store):
+    (secret_store.parent / "group_data").mkdir()
+    (secret_store.parent / "group_data" / "all.py").write_text("admin_group: 'wheel'\n")
+    message = problems()
+    assert "host app1: admin_group is only annotated on line 1 of group_data/all.py" in message
+    assert "fix: write it as admin_group = VALUE" in message
+
+
+def test_the_host_facts_preflight_reads_accounts_groups_and_addresses_in_one_go():
+    from pyinfra_hardening.fleet import HostAccountsAndAddresses
+
+    identity = HostAccountsAndAddresses().process(
+        [
+            "root:0:/bin/bash",
+            "debian:1000:/bin/bash",
+            "--",
+            "sudo:27",
+            "debian:1000",
+            "--",
+            "127.0.0.1/8",
+            "10.0.0.11/24",
+            "fe80::1%eth0/64",
+        ]
+    )
+    assert identity.users == {"root": (0, "/bin/bash"), "debian": (1000, "/bin/bash")}
+    assert identity.groups == {"sudo": 27, "debian": 1000}
+    assert identity.addresses == {"127.0.0.1", "10.0.0.11", "fe80::1"}
+
+
+def test_a_probe_key_must_load_and_be_the_probe_admins(tmp_path):
+    import subprocess
+
+    from pyinfra_hardening.access_rules import probe_key_problem
+
+    for name, passphrase in (("alice", ""), ("locked", "a-passphrase")):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(tmp_path / name)], check=True)
+    alice_public = (tmp_path / "alice.pub").read_text().strip()
+    assert probe_key_problem(tmp_path / "alice", [alice_public]) is None
+    assert probe_key_problem(tmp_path / "alice.pub", [alice_public]) == (
+        "is not a private key paramiko can load (a .pub file, or a key of another kind?)"
+    )
+    assert probe_key_problem(tmp_path / "locked", [alice_public]) == (
+        "is encrypted with a passphrase, which the probe cannot type"
+    )
+    other = (tmp_path / "locked.pub").read_text().strip()
+    assert probe_key_problem(tmp_path / "alice", [other]) == "is not the private half of any of ADMIN's ssh_keys"
+
+
+def test_a_host_with_both_roles_never_makes_the_database_port_public(secret_store, backup_key_pair):
+    data = {"admin_users": ADMINS, **ALERTS, "app_tcp_ports": [80, 443, 3000, 3003, 3306]}
+    hosts = [("both1", {"private_ip": "10.0.0.11"})]
+    inventory = Inventory((hosts, data), app_servers=(["both1"], {}), db_servers=(["both1"], {}))
+    with pytest.raises(SettingsError) as error:
+        check_roles(list(inventory))
+    expected = "app_tcp_ports = [80, 443, 3000, 3003, 3306] makes port 3306 public, but it is the database's"
+    assert expected in str(error.value)

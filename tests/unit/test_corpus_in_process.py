@@ -1,6 +1,6 @@
 """The corpus of operator mistakes (tests/harness/bad_data.py), checked in-process and quickly:
 each is refused before any host is touched, naming host, key and fix, with no secret shown.
-The integration twin runs every case against containers and fingerprints them."""
+tests/integration/test_bad_data_corpus.py runs every case against containers and fingerprints them."""
 
 from __future__ import annotations
 

@@ -50,22 +50,41 @@ def group_data_files(host: Host) -> list[Path]:
     return [folder / f"{group}.py" for group in ("all", *host.groups) if (folder / f"{group}.py").is_file()]
 
 
-def check_before_connecting(check: Callable[[list[Host]], None]) -> None:
-    """Make pyinfra's command line run ``check`` on the hosts of the run before it connects to
-    any (from config.py, which it loads first): a bad port or user is then refused in the
-    project's words, not met as a failed connection. What ``check`` raises ends the run."""
+def before_connecting(prepare: Callable[[State], None]) -> None:
+    """Make pyinfra's command line call ``prepare(state)`` once the inventory is loaded and
+    before it connects to any host (from config.py, which it loads first): to limit the hosts
+    of the run, or refuse bad data in the project's words rather than meet it as a failed
+    connection. What ``prepare`` raises ends the run."""
     import pyinfra_cli.cli as command_line  # the command line's package, loaded when needed
 
     connect = command_line.connect_all
-    if getattr(connect, "checks_first", False):
+    if getattr(connect, "prepared_first", False):
         return
 
     def connect_all(state: State) -> None:
-        check([host for host in state.inventory if state.is_host_in_limit(host)])
+        prepare(state)
         connect(state)
 
-    connect_all.checks_first = True  # type: ignore[attr-defined]
+    connect_all.prepared_first = True  # type: ignore[attr-defined]
     command_line.connect_all = connect_all
+
+
+def command_line_operations() -> tuple[str, ...]:
+    """The deploy files (or module paths) pyinfra's command line was given; empty outside it."""
+    import click  # pyinfra's command line is a click command; its parameters are public
+
+    context = click.get_current_context(silent=True)
+    return tuple(context.params.get("operations") or ()) if context is not None else ()
+
+
+def hosts_in_limit(state: State) -> list[Host]:
+    """The hosts a run acts on: all, or those ``--limit`` (and ``limit_to``) leave."""
+    return [host for host in state.inventory if state.is_host_in_limit(host)]
+
+
+def limit_to(state: State, hosts: list[Host]) -> None:
+    """Narrow the run to ``hosts`` (within any ``--limit``), as if given with ``--limit``."""
+    state.limit_hosts = [host for host in hosts_in_limit(state) if host in hosts]
 
 
 def check_connector_data(check: Callable[[Host], None]) -> None:

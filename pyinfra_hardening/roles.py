@@ -8,6 +8,9 @@ anywhere stops the run before a single operation runs on any host.
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyinfra import host
@@ -19,6 +22,7 @@ from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, FleetSettings
 from .settings import SettingsError, run_hosts, settings_for, validate, validated
 
 if TYPE_CHECKING:
+    from pyinfra.api import State
     from pyinfra.api.host import Host
 
 # What every role applies, and its settings.
@@ -32,6 +36,8 @@ BASELINE: list[type[HostSettings]] = [
     login_alerts.LoginAlertSettings,
     firewall.FirewallSettings,
 ]
+# Each role's deploy (a function below) and the group it acts on.
+ROLE_DEPLOYS = {"app_server": APP_SERVERS, "db_server": DB_SERVERS, "backup_server": BACKUP_SERVERS}
 ROLE_SETTINGS: dict[str, list[type[HostSettings]]] = {
     APP_SERVERS: [*BASELINE, application.ApplicationSettings],
     DB_SERVERS: [*BASELINE, database.DatabaseSettings, backups.BackupSettings],
@@ -76,10 +82,61 @@ def baseline(
 
 
 def check_before_connecting() -> None:
-    """Check every role's settings on every host of a run before pyinfra connects to any (a
-    project's config.py calls this); the rules that read the hosts follow once connected."""
-    compat.check_before_connecting(lambda hosts: check_roles(hosts, remember=False))
+    """Before pyinfra connects to any host (a project's config.py calls this): narrow a run of
+    role deploys to the hosts of those roles, so each host is logged in to once per run and
+    separate role runs never share a host's TOTP window; then check every role's settings on
+    those hosts (the rules that read the hosts follow once connected)."""
+    compat.before_connecting(_prepare_run)
     compat.check_connector_data(_refuse_connection_data)
+
+
+def _prepare_run(state: State) -> None:
+    groups = deployed_groups(compat.command_line_operations())
+    if groups:
+        compat.limit_to(state, [member for member in state.inventory if set(member.groups) & groups])
+    check_roles(compat.hosts_in_limit(state), remember=False)
+
+
+def deployed_groups(operations: Sequence[str]) -> set[str] | None:
+    """The role groups a pyinfra command's deploys apply, when every one of them is a role of
+    this package (``deploys/app_server.py`` as ``init`` writes it, or the module path
+    ``pyinfra_hardening.roles.app_server``); None when any is something else."""
+    groups: set[str] = set()
+    for operation in operations:
+        called = ROLE_DEPLOYS.get(operation.removeprefix(f"{__name__}.")) if operation.startswith(__name__) else None
+        found = {called} if called else _roles_called_by(Path(operation))
+        if not found:
+            return None
+        groups |= found
+    return groups or None
+
+
+def _roles_called_by(path: Path) -> set[str]:
+    """The role groups a deploy file applies, if all it does is import and call roles of this
+    module (docstring, imports and calls only); else an empty set."""
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    imported: dict[str, str] = {}
+    called = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == __name__:
+            imported.update({alias.asname or alias.name: alias.name for alias in node.names})
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        elif (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and imported.get(node.value.func.id) in ROLE_DEPLOYS
+            and not node.value.args
+            and not node.value.keywords
+        ):
+            called.add(ROLE_DEPLOYS[imported[node.value.func.id]])
+        else:
+            return set()
+    return called
 
 
 def _refuse_connection_data(host: Host) -> None:

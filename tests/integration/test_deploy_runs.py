@@ -79,6 +79,15 @@ def test_each_deploy_changes_nothing_on_a_second_run(deployment, role):
     assert "Connected" in second.output  # as alice: key, then a TOTP code, then sudo with her password
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_a_role_run_logs_in_to_the_hosts_of_its_role_only(deployment, role):
+    """So the README's role runs, one after the other, each log in to a host once, and never
+    wait for a TOTP window another run used."""
+    output = deployment.second[role].output
+    for other, machine in deployment.machines.items():
+        assert (machine.name in output) == (other == role), f"{role} run and {machine.name}"
+
+
 def test_secrets_never_show_in_output(deployment, operator):
     """Default output, --dry --diff, and -v (the admin re-runs): no password, hash or TOTP secret."""
     runs = [deployment.dry, deployment.first, *deployment.second.values()]

@@ -90,3 +90,20 @@ def test_init_writes_a_project_and_never_overwrites_one(tmp_path):
     (project / "group_data" / "all.py").write_text("# mine\n")
     assert scaffold.main(["init", str(project)]) == 1
     assert (project / "group_data" / "all.py").read_text() == "# mine\n"
+
+
+def test_a_run_of_role_deploys_is_narrowed_to_their_groups(tmp_path):
+    from pyinfra_hardening.roles import deployed_groups
+    from pyinfra_hardening.scaffold import DEPLOY
+
+    for role in ("app", "db"):
+        (tmp_path / f"{role}_server.py").write_text(DEPLOY.format(role=role))
+    (tmp_path / "own.py").write_text("from pyinfra_hardening.roles import app_server\n\napp_server()\nprint('mine')\n")
+    assert deployed_groups([str(tmp_path / "app_server.py")]) == {"app_servers"}
+    assert deployed_groups([str(tmp_path / "app_server.py"), "pyinfra_hardening.roles.db_server"]) == {
+        "app_servers",
+        "db_servers",
+    }
+    # Anything else in the run: every host of the inventory, as pyinfra would.
+    assert deployed_groups([str(tmp_path / "own.py")]) is None
+    assert deployed_groups([str(tmp_path / "app_server.py"), "deploys/someone_elses.py"]) is None

@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 CANARY_VENV := .venv-paramiko5
 RELEASES := debian12 debian13
 
-.PHONY: demo test unit integration lint docs paramiko5-canary engine images clean
+.PHONY: demo test unit integration lint docs paramiko5-canary bench engine images clean
 
 $(CANARY_VENV)/.installed: pyproject.toml
 	rm -rf $(CANARY_VENV)
@@ -61,6 +61,10 @@ unit: $(VENV)/.installed
 
 integration: $(VENV)/.installed images
 	$(PYTHON) -m pytest -m integration
+
+# Timings of the roles against throwaway containers: a table, and build/bench/results.json.
+bench: $(VENV)/.installed images
+	$(PYTHON) tools/bench.py
 
 clean:
 	rm -rf $(VENV) $(CANARY_VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,167 @@
+"""`make bench`: how long the roles take against throwaway Debian 12 containers, as the README
+runs them, printed as a table and written as JSON (build/bench/results.json) to compare across
+commits.
+
+Measured: the first apply of each role (as root, on a fresh provider-like machine); no-op
+re-runs as the admin (key + TOTP + sudo), of each role and of all roles in one command, several
+times each; 1 against 8 app servers; remote commands and facts per host; the slowest
+operations. Each round of re-runs starts in a fresh TOTP window, so no run waits for a code
+(the README's flow never does either: each host is logged in to once per run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+import docker  # noqa: E402
+
+from harness.containers import Fleet, build_images, remove_leftovers  # noqa: E402
+from harness.operator import ADMIN, DEPLOYS, Operator  # noqa: E402
+from harness.provider import act_like_a_provider_image  # noqa: E402
+from harness.sinks import send_alerts_to, start_sinks  # noqa: E402
+
+ROUNDS = 5
+EXTRA_APP_SERVERS = 7
+CONFIG = ("--config", "tools/bench_config.py")
+OUT = REPO / "build" / "bench"
+
+
+def next_window() -> None:
+    """Wait for a fresh 30 s TOTP window, so the next logins need no wait of their own."""
+    time.sleep(30 - time.time() % 30 + 1)
+
+
+def timed(operator: Operator, inventory: Path, deploys: list[str], record: Path) -> dict[str, Any]:
+    """One pyinfra run with -y (the README's command), its wall time and what it did per host."""
+    os.environ["BENCH_RECORD"] = str(record)
+    began = time.perf_counter()
+    run = operator.pyinfra(inventory, *deploys, args=CONFIG)
+    seconds = time.perf_counter() - began
+    if run.returncode != 0 or run.failed:
+        raise SystemExit(f"bench run failed: {' '.join(deploys)}\n{run.output[-3000:]}")
+    return {
+        "seconds": seconds,
+        "changed": sum(len(ops) for ops in run.changed.values()),
+        **json.loads(record.read_text()),
+    }
+
+
+def spread(samples: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples), "runs": len(samples)}
+
+
+def main() -> None:
+    build_images("debian12")
+    client = docker.from_env()
+    remove_leftovers(client)
+    home = Path(tempfile.mkdtemp(prefix="bench-"))
+    (home / "operator").mkdir()
+    operator = Operator(home / "operator")
+    os.environ["HARDENING_SECRETS_DIR"] = str(operator.secrets)
+    fleet = Fleet(client, "debian12")
+    results: dict[str, Any] = {"machine": "2 cores (CI kind)", "rounds": ROUNDS}
+    try:
+        machines = {role: fleet.start(role, operator.root_public_key) for role in DEPLOYS}
+        outsider = fleet.start("outsider", operator.root_public_key)
+        for role, machine in machines.items():
+            act_like_a_provider_image(machine, role)
+        sinks = start_sinks(outsider)
+        send_alerts_to(sinks, operator, machines.values())
+        as_root = operator.inventory(machines, name="root")
+        as_admin = operator.inventory(machines, user=ADMIN, name="admin")
+
+        first = {
+            role: timed(operator, as_root, [deploy], home / f"first-{role}.json") for role, deploy in DEPLOYS.items()
+        }
+        results["first_apply"] = {role: run["seconds"] for role, run in first.items()}
+
+        reruns: dict[str, list[dict[str, Any]]] = {role: [] for role in [*DEPLOYS, "all"]}
+        for round_number in range(ROUNDS):
+            next_window()
+            for role, deploy in DEPLOYS.items():
+                reruns[role].append(timed(operator, as_admin, [deploy], home / f"re-{role}-{round_number}.json"))
+            reruns["all"].append(
+                timed(operator, as_admin, list(DEPLOYS.values()), home / f"re-all-{round_number}.json")
+            )
+        results["noop_rerun"] = {role: spread([run["seconds"] for run in runs]) for role, runs in reruns.items()}
+        results["noop_changed"] = {role: sum(run["changed"] for run in runs) for role, runs in reruns.items()}
+        last_all = reruns["all"][-1]
+        results["per_host"] = {
+            host: {"commands": last_all["commands"].get(host, 0), "facts": last_all["facts"].get(host, 0)}
+            for host in sorted(set(last_all["commands"]) | set(last_all["facts"]))
+        }
+
+        extra = tuple(fleet.start("app", operator.root_public_key) for _ in range(EXTRA_APP_SERVERS))
+        for machine in extra:
+            act_like_a_provider_image(machine, "app")
+        send_alerts_to(sinks, operator, extra)
+        new_as_root = operator.inventory({"app": extra[0]}, extra_app_servers=extra[1:], name="new-root")
+        timed(operator, new_as_root, [DEPLOYS["app"]], home / "first-8.json")
+        one = operator.inventory({"app": machines["app"]}, user=ADMIN, name="one-app")
+        eight = operator.inventory({"app": machines["app"]}, user=ADMIN, extra_app_servers=extra, name="eight-app")
+        fleets: dict[str, list[float]] = {"1 app server": [], f"{1 + EXTRA_APP_SERVERS} app servers": []}
+        for round_number in range(3):
+            next_window()
+            fleets["1 app server"].append(
+                timed(operator, one, [DEPLOYS["app"]], home / f"one-{round_number}.json")["seconds"]
+            )
+            fleets[f"{1 + EXTRA_APP_SERVERS} app servers"].append(
+                timed(operator, eight, [DEPLOYS["app"]], home / f"eight-{round_number}.json")["seconds"]
+            )
+        results["fan_out"] = {name: spread(samples) for name, samples in fleets.items()}
+
+        slowest = sorted(
+            (operation for run in first.values() for operation in run["operations"]),
+            key=lambda operation: operation["seconds"],
+            reverse=True,
+        )[:10]
+        results["slowest_first_apply_operations"] = slowest
+    finally:
+        fleet.remove()
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    table = render(results)
+    (OUT / "results.md").write_text(table)
+    print(table)
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = ["| What | Median s | Min s | Max s | Runs |", "|---|---|---|---|---|"]
+    for role, seconds in results["first_apply"].items():
+        lines.append(f"| first apply, {role} role | {seconds:.1f} | | | 1 |")
+    for role, spread_of in results["noop_rerun"].items():
+        what = "all roles in one command" if role == "all" else f"{role} role"
+        lines.append(
+            f"| no-op re-run, {what} | {spread_of['median']:.1f} | {spread_of['min']:.1f} | {spread_of['max']:.1f} "
+            f"| {spread_of['runs']} |"
+        )
+    for name, spread_of in results["fan_out"].items():
+        lines.append(
+            f"| no-op re-run of the app role, {name} | {spread_of['median']:.1f} | {spread_of['min']:.1f} "
+            f"| {spread_of['max']:.1f} | {spread_of['runs']} |"
+        )
+    lines += ["", "| Host (all roles, no-op) | Remote commands | Facts read |", "|---|---|---|"]
+    lines += [f"| {host} | {n['commands']} | {n['facts']} |" for host, n in results["per_host"].items()]
+    lines += ["", "| Slowest operations of the first applies | Host | s |", "|---|---|---|"]
+    lines += [
+        f"| {op['operation']} | {op['host']} | {op['seconds']:.1f} |"
+        for op in results["slowest_first_apply_operations"]
+    ]
+    changed = sum(results["noop_changed"].values())
+    lines += ["", f"Operations changed by the no-op re-runs: {changed}."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

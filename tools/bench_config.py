@@ -1,0 +1,72 @@
+"""pyinfra config for `make bench` runs: the project's own config, plus a record of what each
+run did on each host (remote commands, facts read, each operation's time), written as JSON to
+$BENCH_RECORD when the run ends. pyinfra prints no per-operation timing; this measures it with
+pyinfra's state callbacks. Bench-only: it wraps two pyinfra internals (the SSH connector's
+command runner and the fact loader) to count, and changes nothing they do.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import time
+from collections import Counter
+from typing import Any
+
+import pyinfra.api.facts as pyinfra_facts
+from pyinfra.api.state import BaseStateCallback
+from pyinfra.connectors.ssh import SSHConnector
+from pyinfra.context import ctx_state
+
+from pyinfra_hardening import roles, ssh_login
+
+roles.check_before_connecting()
+ssh_login.install()
+
+commands: Counter[str] = Counter()
+facts: Counter[str] = Counter()
+started: dict[tuple[str, str], float] = {}
+operations: list[dict[str, Any]] = []
+run_command = SSHConnector.run_shell_command
+get_fact = pyinfra_facts._get_fact
+
+
+def _counted_command(self: SSHConnector, *args: Any, **kwargs: Any) -> Any:
+    commands[self.host.name] += 1
+    return run_command(self, *args, **kwargs)
+
+
+def _counted_fact(state: Any, host: Any, *args: Any, **kwargs: Any) -> Any:
+    facts[host.name] += 1
+    return get_fact(state, host, *args, **kwargs)
+
+
+SSHConnector.run_shell_command = _counted_command  # type: ignore[method-assign]
+pyinfra_facts._get_fact = _counted_fact
+
+
+class OperationTimes(BaseStateCallback):
+    @staticmethod
+    def operation_host_start(state: Any, host: Any, op_hash: str) -> None:
+        started[(host.name, op_hash)] = time.perf_counter()
+
+    @staticmethod
+    def operation_host_success(state: Any, host: Any, op_hash: str, *_: Any) -> None:
+        begun = started.pop((host.name, op_hash), None)
+        if begun is not None:
+            name = ", ".join(sorted(state.get_op_meta(op_hash).names))
+            operations.append({"host": host.name, "operation": name, "seconds": time.perf_counter() - begun})
+
+    operation_host_error = operation_host_success
+
+
+ctx_state.get().add_callback_handler(OperationTimes())
+
+
+@atexit.register
+def _write() -> None:
+    path = os.environ.get("BENCH_RECORD")
+    if path:
+        with open(path, "w") as record:
+            json.dump({"commands": commands, "facts": facts, "operations": operations}, record)

@@ -115,6 +115,11 @@ def load_inventory(path: str) -> Inventory:
         return make_inventory(path, cwd=os.getcwd())
 
 
+def current_host() -> Host | None:
+    """The host whose deploy pyinfra is loading (or running) now, if any."""
+    return context.host if context.ctx_host.isset() else None
+
+
 def connect_user(host: Host) -> str:
     return host.data.get("ssh_user") or "root"
 

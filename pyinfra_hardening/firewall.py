@@ -125,7 +125,7 @@ class FirewallSettings(HostSettings):
         database server, MariaDB's. sshd's ports are read from the host once connected."""
         if APP_SERVERS not in host.groups:
             return []
-        ssh_ports = host.get_fact(SshdPorts) if host.connected else []
+        ssh_ports = host.get_fact(SshdPorts) if fleet.reads_host(host) else []
         claimed = {port: "sshd's port on this host" for port in ssh_ports}
         if DB_SERVERS in host.groups:
             database = validated(host, DatabaseSettings, in_use=False)[0]

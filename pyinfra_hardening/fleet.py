@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, WrapValidator
 from pyinfra.api import FactBase
 
+from . import compat
 from .data_types import FilePath, HostSettings, LoginName, Port, Rule, documented_in
 from .settings import Problem
 
@@ -153,9 +154,16 @@ class HostAccountsAndAddresses(FactBase[HostIdentity]):
         return HostIdentity(users, groups, addresses)
 
 
+def reads_host(host: Host) -> bool:
+    """Whether rules may read ``host`` now: in a run, while its own deploy is loaded. Each host
+    is read in its own turn; pyinfra loads every host's deploy before it runs any operation, so
+    this is still before the first change on any host."""
+    return host.connected and host is compat.current_host()
+
+
 def identity_of(host: Host) -> HostIdentity | None:
-    """What the host has, when this run is connected to it (not in a check outside a run)."""
-    return host.get_fact(HostAccountsAndAddresses) if host.connected else None
+    """What the host has, when rules may read it (``reads_host``)."""
+    return host.get_fact(HostAccountsAndAddresses) if reads_host(host) else None
 
 
 def address_problems(host: Host, private_ip: str | None) -> list[Problem]:

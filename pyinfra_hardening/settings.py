@@ -194,6 +194,8 @@ class _Checked:
 
     settings: dict[tuple[str, type], HostSettings] = field(default_factory=dict)
     hosts: set[str] = field(default_factory=set)  # key checks done, sudo prepared
+    # Settings whose rules also read their host: each host is read in its own deploy's turn.
+    read: set[tuple[str, type]] = field(default_factory=set)
 
 
 _checked: WeakKeyDictionary[Any, _Checked] = WeakKeyDictionary()
@@ -212,11 +214,13 @@ def validate(
     using = {host.name for host in (hosts if in_use is None else in_use)}
     problems: list[Problem] = []
     found: dict[tuple[str, type], HostSettings] = {}
+    current = compat.current_host()
     for host in hosts:
         if host.name not in checked.hosts:
             problems += key_problems(host)
         for model in models:
-            if (host.name, model) not in checked.settings:
+            done = (host.name, model) in checked.settings
+            if not done or (host is current and (host.name, model) not in checked.read):
                 settings, host_problems = validated(host, model, in_use=host.name in using)
                 problems += host_problems
                 if settings is not None and host.name in using:
@@ -226,6 +230,7 @@ def validate(
     if not remember:
         return
     checked.settings.update(found)
+    checked.read |= {key for key in found if current is not None and key[0] == current.name and current.connected}
     for host in hosts:
         if host.name not in checked.hosts:
             checked.hosts.add(host.name)

@@ -41,14 +41,23 @@ def next_window() -> None:
     time.sleep(30 - time.time() % 30 + 1)
 
 
-def timed(operator: Operator, inventory: Path, deploys: list[str], record: Path) -> dict[str, Any]:
-    """One pyinfra run with -y (the README's command), its wall time and what it did per host."""
+def timed(operator: Operator, inventory: Path, deploys: list[str], record: Path, retry: bool = False) -> dict[str, Any]:
+    """One pyinfra run with -y (the README's command), its wall time and what it did per host.
+    With ``retry``, hosts that failed are applied to once more (that run is not timed)."""
     os.environ["BENCH_RECORD"] = str(record)
     began = time.perf_counter()
     run = operator.pyinfra(inventory, *deploys, args=CONFIG)
     seconds = time.perf_counter() - began
+    record.with_suffix(".log").write_text(run.output)
+    if run.failed and retry:
+        print(f"{sorted(run.failed)} failed; applying to them again", file=sys.stderr)
+        limits = [option for host in run.failed for option in ("--limit", host)]
+        return timed(operator, inventory, [*limits, *deploys], record.with_suffix(".again.json"))
     if run.returncode != 0 or run.failed:
-        raise SystemExit(f"bench run failed: {' '.join(deploys)}\n{run.output[-3000:]}")
+        errors = "\n".join(line for line in run.output.splitlines() if "rror" in line or "ailed" in line)
+        raise SystemExit(
+            f"bench run failed: {' '.join(deploys)} on {run.failed} (log: {record.with_suffix('.log')})\n{errors}"
+        )
     return {
         "seconds": seconds,
         "changed": sum(len(ops) for ops in run.changed.values()),
@@ -106,7 +115,9 @@ def main() -> None:
             act_like_a_provider_image(machine, "app")
         send_alerts_to(sinks, operator, extra)
         new_as_root = operator.inventory({"app": extra[0]}, extra_app_servers=extra[1:], name="new-root")
-        timed(operator, new_as_root, [DEPLOYS["app"]], home / "first-8.json")
+        # Seen here: sshd on a just-started container refusing a session channel ("Connect failed")
+        # while seven boot at once on two cores. Not timed; a second apply to those hosts finishes.
+        timed(operator, new_as_root, [DEPLOYS["app"]], home / "first-8.json", retry=True)
         one = operator.inventory({"app": machines["app"]}, user=ADMIN, name="one-app")
         eight = operator.inventory({"app": machines["app"]}, user=ADMIN, extra_app_servers=extra, name="eight-app")
         fleets: dict[str, list[float]] = {"1 app server": [], f"{1 + EXTRA_APP_SERVERS} app servers": []}

@@ -15,9 +15,8 @@ from collections import Counter
 from typing import Any
 
 import pyinfra.api.facts as pyinfra_facts
-from pyinfra.api.state import BaseStateCallback
+from pyinfra.api.state import BaseStateCallback, State
 from pyinfra.connectors.ssh import SSHConnector
-from pyinfra.context import ctx_state
 
 from pyinfra_hardening import roles, ssh_login
 
@@ -61,7 +60,15 @@ class OperationTimes(BaseStateCallback):
     operation_host_error = operation_host_success
 
 
-ctx_state.get().add_callback_handler(OperationTimes())
+state_init = State.init
+
+
+def _init_and_time(self: State, *args: Any, **kwargs: Any) -> None:
+    state_init(self, *args, **kwargs)
+    self.add_callback_handler(OperationTimes())  # callback handlers exist once the state is initialised
+
+
+State.init = _init_and_time  # type: ignore[method-assign]
 
 
 @atexit.register

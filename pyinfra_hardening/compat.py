@@ -117,7 +117,7 @@ def load_inventory(path: str) -> Inventory:
 
 def current_host() -> Host | None:
     """The host whose deploy pyinfra is loading (or running) now, if any."""
-    return context.host if context.ctx_host.isset() else None
+    return context.ctx_host.get() if context.ctx_host.isset() else None  # the Host, not pyinfra's proxy of it
 
 
 def connect_user(host: Host) -> str:

@@ -139,3 +139,10 @@ def test_a_projects_config_refuses_bad_data_before_connecting(tmp_path, secret_s
     assert run.returncode != 0
     assert "host app1: ssh_port = '22' must be a whole number from 1 to 65535" in run.stderr
     assert "Connected" not in run.stderr and "Could not connect" not in run.stderr
+
+
+def test_the_current_host_is_the_host_itself_not_pyinfras_proxy():
+    host = inventory().get_host("app1")
+    assert compat.current_host() is None
+    with ctx_host.use(host):
+        assert compat.current_host() is host

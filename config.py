@@ -4,7 +4,8 @@ Every host's settings are checked before pyinfra connects to any. Re-runs log in
 with key + TOTP: the code comes from the operator's secret store.
 """
 
-from pyinfra_hardening import roles, ssh_login
+from pyinfra_hardening import compat, roles, ssh_login
 
 roles.check_before_connecting()
 ssh_login.install()
+compat.speed_up_runs()

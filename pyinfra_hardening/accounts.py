@@ -17,6 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.api.hiddenvalue import HiddenValue
+from pyinfra.facts.files import Directory, File
+from pyinfra.facts.server import AuthorizedKeys, Groups, Os, Users
 from pyinfra.operations import server
 
 from . import access_rules, compat, password_hashes, secret_store
@@ -250,6 +252,24 @@ class ShadowPassword(FactBase[str | None]):
         return output[0].split()[0] if output and output[0].strip() else None
 
 
+def _account_reads(
+    user: str, home: str | None = None, ensure_home: bool = True, public_keys: list[str] | None = None, **_: Any
+) -> list[tuple[type[FactBase], dict[str, Any]]]:
+    """The facts ``server.user`` reads for these arguments, as it asks for them."""
+    reads: list[tuple[type[FactBase], dict[str, Any]]] = [(Users, {}), (Groups, {}), (Os, {})]
+    if home and ensure_home:
+        reads.append((Directory, {"path": home}))
+    if home and public_keys:
+        keys = f"{home}/.ssh/authorized_keys"
+        reads += [
+            (Directory, {"path": f"{home}/.ssh"}),
+            (AuthorizedKeys, {"user": user, "path": keys}),
+            (File, {"path": keys}),
+        ]
+    return reads
+
+
+@compat.announces_reads(_account_reads)
 @operation()
 def user_account(**arguments: Any) -> Any:
     """
@@ -260,6 +280,7 @@ def user_account(**arguments: Any) -> Any:
         yield from server.user._inner(**arguments)
 
 
+@compat.announces_reads(lambda user, **_: [(ShadowPassword, {"user": user})])
 @operation()
 def password_hash(user: str, hashed: Secret) -> Any:
     """
@@ -274,6 +295,7 @@ def password_hash(user: str, hashed: Secret) -> Any:
     yield StringCommand("usermod", "-p", QuoteString(HiddenValue(hashed.reveal())), QuoteString(user))
 
 
+@compat.announces_reads(lambda user, **_: [(ShadowPassword, {"user": user})])
 @operation()
 def locked_password(user: str) -> Any:
     """

@@ -23,10 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import Directory
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, backup_cli, compat, fleet, secret_store
+from . import access_rules, backup_cli, compat, fleet, secret_store, services
 from .accounts import locked_system_account
 from .data_types import ClockTime, FilePath, Flag, HostSettings, Port, whole_number
 from .database import BACKUP_DUMP_PASSWORD, DUMP_ACCOUNT, DatabaseSettings, random_password
@@ -320,6 +321,7 @@ def database_backups() -> None:
     if not backups.destinations:
         host.log("No backup_servers in the inventory: backups stay on this host only")
     ensure_packages("Install what the backup uses", ["cron", "openssh-client", "openssl", "gzip"])
+    compat.announce_reads([(Directory, {"path": path}) for path in (CONFIG_DIR, BACKUP_DIR, "/root/.ssh")])
     files.directory(name=f"{CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")
     files.directory(name=f"{BACKUP_DIR} is root's alone", path=BACKUP_DIR, mode="700")
     files.directory(name="/root/.ssh exists", path="/root/.ssh", mode="700")
@@ -360,7 +362,7 @@ def database_backups() -> None:
         content=render(BACKUP_CRON, hour=hour, minute=minute, script=BACKUP_SCRIPT),
         validator=None,
     )
-    systemd.service(name="cron runs", service="cron", running=True, enabled=True)
+    services.unit_running(name="cron runs", unit="cron")
 
 
 @deploy("Backup drop box")
@@ -376,6 +378,7 @@ def backup_receiver() -> None:
     locked_system_account(ACCOUNT, CHROOT, "Backup account")
     # sshd's chroot must be root's and closed to writes; the account only writes inside, and the
     # sticky bit stops it removing what is sealed.
+    compat.announce_reads([(Directory, {"path": path}) for path in (CHROOT, INCOMING)])
     files.directory(
         name=f"{CHROOT} is root's (the account's chroot)", path=CHROOT, user="root", group="root", mode="755"
     )
@@ -414,4 +417,4 @@ def backup_receiver() -> None:
         ),
     ]
     systemd.daemon_reload(name="systemd reads the units", _if=any_changed(*changed))
-    systemd.service(name="Seal backups as they arrive", service=f"{SEAL_UNIT}.path", running=True, enabled=True)
+    services.unit_running(name="Seal backups as they arrive", unit=f"{SEAL_UNIT}.path")

@@ -7,24 +7,30 @@ than quietly in a run.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
+import re
+import secrets
+import shlex
+import socket
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import paramiko
 from pyinfra import context
-from pyinfra.api import Inventory, State
-from pyinfra.api.arguments import all_argument_meta
-from pyinfra.api.exceptions import ConnectorDataTypeError
+from pyinfra.api import FactBase, Inventory, ShortFactBase, State, StringCommand
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, all_argument_meta, pop_global_arguments
+from pyinfra.api.exceptions import ConnectorDataTypeError, FactProcessError
+from pyinfra.api.host import Host
 from pyinfra.connectors import base as connectors_base
 from pyinfra.connectors.ssh import SSHConnector
 
 from . import secret_store
-
-if TYPE_CHECKING:
-    from pyinfra.api.host import Host
 
 # The connector's slot for a sudo password typed at pyinfra's prompt; sudo gets it through
 # pyinfra's askpass helper, never on a command line (pyinfra/connectors/util.py).
@@ -197,3 +203,226 @@ def answer_keyboard_interactive(answers_for: Callable) -> None:
         method = transport_class.__dict__.get("auth_interactive_dumb")
         if method is not None and not getattr(method, "answers_from_store", False):
             transport_class.auth_interactive_dumb = _answering(method, answers_for)  # type: ignore[method-assign]
+
+
+@dataclass
+class _Read:
+    """One fact read, planned: its memo key, the fact, its command and how that runs."""
+
+    key: tuple
+    fact: FactBase
+    command: Any
+    run_as: dict[str, Any]
+    requires: str | None  # a program the command needs (pyinfra's requires_command)
+
+
+class _FactMemo:
+    """What each host's facts said since the last command that could change it, and the reads
+    its operations announced (see ``announces_reads``)."""
+
+    values: weakref.WeakKeyDictionary[Host, dict[tuple, Any]] = weakref.WeakKeyDictionary()
+    announced: weakref.WeakKeyDictionary[Host, list[_Read]] = weakref.WeakKeyDictionary()
+    reading: set[int] = set()  # ids of hosts whose fact command is running now
+
+    @classmethod
+    def forget(cls, host: Host) -> None:
+        if id(host) not in cls.reading:
+            cls.values.pop(host, None)
+
+
+def _planned(host: Host, cls: Any, kwargs: dict[str, Any]) -> tuple[tuple, _Read | None]:
+    """The memo key of ``host.get_fact(cls, **kwargs)`` read now, and the read itself if it can
+    share a command with others. pyinfra's fact loader decides how the command runs (sudo,
+    user, env) from the operation's arguments, the call's, then the deploy's, host data and
+    config: so does this."""
+    arguments: dict[str, Any] = {**dict(host.current_op_global_arguments or {}), **kwargs}
+    run_as, _ = pop_global_arguments(host.state, host, arguments)  # leaves the fact's own in arguments
+    connector = {name: value for name, value in run_as.items() if name in CONNECTOR_ARGUMENT_KEYS}
+    key = (cls, repr(sorted(arguments.items())), repr(sorted(connector.items())))
+    fact = cls()
+    if isinstance(fact, ShortFactBase) or fact.shell_executable or fact.check_preconditions(host.state, host):
+        return key, None
+    command = fact.command(**arguments) if callable(fact.command) else fact.command
+    return key, _Read(key, fact, command, connector, fact.requires_command(**arguments))
+
+
+def _read_together(host: Host, reads: list[_Read]) -> None:
+    """Run ``reads`` in one command per way of running (sudo, user), and remember their values.
+
+    The output is never printed (pyinfra's ``-vvv`` prints each fact's): a batch may hold a
+    fact that reads a secret. A fact whose output cannot be told apart or processed is left for
+    its own read."""
+    memo = _FactMemo.values.setdefault(host, {})
+    groups: dict[str, list[_Read]] = {}
+    for read in reads:
+        if read.key not in memo:
+            groups.setdefault(repr(sorted(read.run_as.items())), []).append(read)
+    for group in groups.values():
+        unique = list({read.key: read for read in group}.values())
+        if len(unique) < 2:
+            continue
+        marker = f"hardening-{secrets.token_hex(8)}"
+        script = StringCommand(*(bit for index, read in enumerate(unique) for bit in _framed(read, marker, index)))
+        _FactMemo.reading.add(id(host))
+        try:
+            status, output = host.run_shell_command(script, print_output=False, print_input=False, **unique[0].run_as)
+        finally:
+            _FactMemo.reading.discard(id(host))
+        if status:
+            _remember_output(memo, unique, marker, output.stdout_lines)
+
+
+def _framed(read: _Read, marker: str, index: int) -> tuple[Any, ...]:
+    """``read``'s command between two marker lines, the second with its exit status."""
+    if read.requires is None:
+        return (f"echo {marker}-{index}; (", read.command, f"); echo {marker}-{index}-$?;")
+    return (
+        f"echo {marker}-{index}; if command -v {shlex.quote(read.requires)} >/dev/null 2>&1; then (",
+        read.command,
+        f"); else echo {marker}-missing; fi; echo {marker}-{index}-$?;",
+    )
+
+
+def _remember_output(memo: dict[tuple, Any], reads: list[_Read], marker: str, stdout: list[str]) -> None:
+    lines = iter(stdout)
+    for index, read in enumerate(reads):
+        if next(lines, None) != f"{marker}-{index}":
+            return
+        fact_lines: list[str] = []
+        for line in lines:
+            end = re.fullmatch(rf"(.*){marker}-{index}-(\d+)", line)
+            if end is None:
+                fact_lines.append(line)
+                continue
+            if end.group(1):  # the fact's last line had no newline
+                fact_lines.append(end.group(1))
+            break
+        else:
+            return
+        if fact_lines == [f"{marker}-missing"]:
+            continue  # pyinfra's own read says what a missing program means
+        # As pyinfra's loader: output is processed only from a command that succeeded.
+        try:
+            memo[read.key] = (
+                read.fact.process(fact_lines) if end.group(2) == "0" and fact_lines else read.fact.default()
+            )
+        except FactProcessError:
+            continue
+
+
+def _remembered_get_fact(original: Callable) -> Callable:
+    def get_fact(self: Host, cls: Any, *args: Any, **kwargs: Any) -> Any:
+        if args:  # positional fact arguments: pyinfra maps them; not worth remembering
+            return original(self, cls, *args, **kwargs)
+        key, read = _planned(self, cls, kwargs)
+        memo = _FactMemo.values.setdefault(self, {})
+        announced = _FactMemo.announced.pop(self, []) if executing() and key not in memo else []
+        if announced:
+            _read_together(self, [*([read] if read is not None else []), *announced])
+        if key not in memo:
+            _FactMemo.reading.add(id(self))
+            try:
+                memo[key] = original(self, cls, **kwargs)
+            finally:
+                _FactMemo.reading.discard(id(self))
+        # A copy: an operation may edit the value it was given.
+        return copy.deepcopy(memo[key])
+
+    get_fact.remembers = True  # type: ignore[attr-defined]
+    return get_fact
+
+
+def _forgetting(original: Callable) -> Callable:
+    def method(self: Host, *args: Any, **kwargs: Any) -> Any:
+        _FactMemo.forget(self)
+        return original(self, *args, **kwargs)
+
+    return method
+
+
+def remember_facts_between_changes() -> None:
+    """Read each fact once per host until something runs there that may change it, and the
+    facts operations announced in as few round trips as possible.
+
+    pyinfra 3 reads a fact anew every time an operation asks (its fact cache went with v2),
+    one command per fact: a role's no-op re-run read DebPackages eleven times and Users three,
+    each read a round trip with sudo. Here a fact's value is kept per host, keyed by the fact,
+    its arguments and how it is run (sudo, user, env), and dropped as soon as that host runs
+    any command that is not a fact's own, uploads a file or reconnects. Nothing else changes a
+    host within a run, so a kept value is what a new read would say."""
+    if getattr(Host.get_fact, "remembers", False):
+        return
+    Host.get_fact = _remembered_get_fact(Host.get_fact)  # type: ignore[method-assign]
+    for name in ("run_shell_command", "put_file", "rsync", "connect", "disconnect"):
+        setattr(Host, name, _forgetting(getattr(Host, name)))
+
+
+def read_facts_at_once(reads: list[tuple[type[FactBase], dict[str, Any]]]) -> None:
+    """Read several facts of the current host in one round trip, each as
+    ``host.get_fact(cls, **kwargs)`` would read it now, and remember them (does nothing unless
+    ``remember_facts_between_changes`` is on)."""
+    host = current_host()
+    if host is None or not getattr(Host.get_fact, "remembers", False):
+        return
+    planned = [_planned(host, cls, kwargs)[1] for cls, kwargs in reads]
+    _read_together(host, [read for read in planned if read is not None])
+
+
+def announce_reads(reads: list[tuple[type[FactBase], dict[str, Any]]], run_as: dict[str, Any] | None = None) -> None:
+    """Note facts an operation added next will read when it runs (for operations that are not
+    this project's, such as ``files.directory``: as that operation asks for them). The first
+    fact read while executing that is not remembered reads every noted one in the same round
+    trip, so a no-op re-run costs a few round trips, not one per fact."""
+    host = current_host()
+    if host is None or not getattr(Host.get_fact, "remembers", False):
+        return
+    for cls, arguments in reads:
+        read = _planned(host, cls, {**arguments, **(run_as or {})})[1]
+        if read is not None:
+            _FactMemo.announced.setdefault(host, []).append(read)
+
+
+def announces_reads(reads: Callable[..., list[tuple[type[FactBase], dict[str, Any]]]]) -> Callable[[Any], Any]:
+    """Decorate an ``@operation`` with the facts it reads when it runs, ``reads(**its
+    arguments)``: each call announces them (``announce_reads``)."""
+
+    def decorate(operation: Any) -> Any:
+        @functools.wraps(operation)
+        def add(*args: Any, **kwargs: Any) -> Any:
+            if current_host() is not None:
+                run_as = {name: value for name, value in kwargs.items() if name in all_argument_meta}
+                announce_reads(reads(*args, **kwargs), run_as)
+            return operation(*args, **kwargs)
+
+        return add
+
+    return decorate
+
+
+def _without_nagle(original: Callable) -> Callable:
+    def start_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(self.sock, socket.socket) and self.sock.family in (socket.AF_INET, socket.AF_INET6):
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return original(self, *args, **kwargs)
+
+    start_client.sends_at_once = True  # type: ignore[attr-defined]
+    return start_client
+
+
+def _send_commands_at_once() -> None:
+    """Turn Nagle's algorithm off on the SSH sockets pyinfra opens.
+
+    Neither paramiko nor sshd (for sessions without a terminal) sets TCP_NODELAY, so each of
+    pyinfra's commands waits for a delayed ACK (about 40 ms on Linux) before its last small
+    packet leaves: over half of a no-op run's time. A proxied connection (its socket is not
+    TCP) is left as it is."""
+    method = paramiko.Transport.__dict__["start_client"]
+    if not getattr(method, "sends_at_once", False):
+        paramiko.Transport.start_client = _without_nagle(method)  # type: ignore[method-assign]
+
+
+def speed_up_runs() -> None:
+    """Make pyinfra's runs faster without changing what they do (config.py calls this): SSH
+    commands sent without Nagle's delay, facts read once between changes."""
+    _send_commands_at_once()
+    remember_facts_between_changes()

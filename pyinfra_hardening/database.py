@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 from pyinfra import host, logger, state
 from pyinfra.api import FactBase, StringCommand, deploy, operation
+from pyinfra.facts.files import Directory
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, compat, fleet, secret_store
+from . import access_rules, compat, fleet, secret_store, services
 from .data_types import HostSettings, Port, SqlName, refuse
 from .managed_files import masked, render, upload_secret, validated_file
 from .packages import ensure_packages
@@ -334,6 +335,7 @@ def desired_statements(
 # --- operations ----------------------------------------------------------------------------------
 
 
+@compat.announces_reads(lambda **_: [(Mariadb, {})])
 @operation()
 def accounts_and_databases(database: Database, dump_account: bool) -> Any:
     """
@@ -364,6 +366,7 @@ def accounts_and_databases(database: Database, dump_account: bool) -> Any:
     yield StringCommand(f"mariadb < {SQL_STAGING}; status=$?; rm -f {SQL_STAGING}; exit $status")
 
 
+@compat.announces_reads(lambda user, **_: [(LoginShell, {"user": user})])
 @operation()
 def no_login_shell(user: str) -> Any:
     """
@@ -378,6 +381,7 @@ def no_login_shell(user: str) -> Any:
     yield StringCommand("usermod", "-s", "/usr/sbin/nologin", user)
 
 
+@compat.announces_reads(lambda path, user, **_: [(NotOwnedBy, {"path": path, "user": user})])
 @operation()
 def owned_by(path: str, user: str) -> Any:
     """
@@ -416,7 +420,7 @@ def mariadb(dump_account: bool = False) -> None:
         content=render(SERVER_CONFIG, bind_address=database.bind_address, port=database.port),
         validator=config_validator(database.bind_address),
     )
-    systemd.service(name="MariaDB runs", service="mariadb", running=True, enabled=True)
+    services.unit_running(name="MariaDB runs", unit="mariadb")
     systemd.service(
         name="Restart MariaDB (new listen address)", service="mariadb", restarted=True, _if=any_changed(config)
     )
@@ -425,6 +429,7 @@ def mariadb(dump_account: bool = False) -> None:
     datadir = host.get_fact(MariadbDataDirectory) or "/var/lib/mysql"
     owned_by(name=f"Everything in {datadir} belongs to mysql", path=datadir, user="mysql")
     # Mode 700 on the directory closes every file inside to anyone but mysql (and root).
+    compat.announce_reads([(Directory, {"path": datadir})])
     files.directory(name=f"{datadir} is private to mysql", path=datadir, user="mysql", group="mysql", mode="700")
 
     accounts_and_databases(

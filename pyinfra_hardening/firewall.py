@@ -23,10 +23,10 @@ from pydantic import Field, field_validator
 from pyinfra import host, state
 from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import python, systemd
+from pyinfra.operations import python
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, fleet
+from . import access_rules, compat, fleet, services
 from .data_types import Flag, HostSettings, Networks, Port, described, documented_in, whole_number
 from .database import DatabaseSettings
 from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS
@@ -338,6 +338,7 @@ def _restore_previous() -> str:
     return f"{restores}; rm -f {' '.join(candidate(family) for family in FAMILIES)}"
 
 
+@compat.announces_reads(lambda rules, **_: [(FirewallState, {"tables": tables_of(rules[4])})])
 @operation()
 def apply_rules(rules: dict[int, str], rollback_seconds: int) -> Any:
     """
@@ -459,11 +460,8 @@ def firewall() -> None:
     opened = openings(plan, ssh_ports)
     _refuse_lockout(plan, opened, ssh_ports)
     apply_firewall({family: ruleset(plan, family, opened) for family in FAMILIES})
-    systemd.service(
-        name="netfilter-persistent loads the saved rules at boot",
-        service="netfilter-persistent",
-        running=None,
-        enabled=True,
+    services.unit_running(
+        name="netfilter-persistent loads the saved rules at boot", unit="netfilter-persistent", running=None
     )
 
 

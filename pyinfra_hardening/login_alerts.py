@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
-from pyinfra.facts.files import File
+from pyinfra.facts.files import Directory, File
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from . import secret_store
+from . import compat, secret_store, services
 from .data_types import Email, Flag, HostName, HostSettings, IpAddresses, MailLogin, Port, one_of, whole_number
 from .managed_files import render, validated_file
 from .packages import ensure_packages
@@ -288,6 +288,7 @@ class RsyslogWritesAuthLog(FactBase[bool]):
         return output[0].strip() == "yes"
 
 
+@compat.announces_reads(lambda **_: [(File, {"path": AUTH_LOG})])
 @operation()
 def auth_log_exists() -> Any:
     """Have rsyslog create the auth log (with its own owner and mode) before Monit watches it:
@@ -342,7 +343,7 @@ def login_alerts(
         return
     # Debian 12 and later log to the journal only; rsyslog writes the auth log Monit reads.
     ensure_packages("Install Monit and rsyslog", ["monit", "rsyslog", *(["python3"] if alerts.pushes else [])])
-    systemd.service(name="rsyslog runs", service="rsyslog", running=True, enabled=True)
+    services.unit_running(name="rsyslog runs", unit="rsyslog")
     if not host.get_fact(RsyslogWritesAuthLog):
         host.log(f"rsyslog has no rule for {AUTH_LOG}: login alerts will not fire until auth.* goes there")
     auth_log_exists(name=f"{AUTH_LOG} exists")
@@ -356,6 +357,7 @@ def login_alerts(
             validated_file(name="Logins that raise no alert", dest=IGNORE_FILE, content=ignored, validator=None)
         )
     if alerts.pushes:
+        compat.announce_reads([(Directory, {"path": NOTIFIER_DIR})])
         files.directory(name=f"{NOTIFIER_DIR} exists", path=NOTIFIER_DIR, mode="755")
         validated_file(
             name="Monit's notifier for webhooks and Pushover",
@@ -384,5 +386,5 @@ def login_alerts(
     )
     # Running only: the package enables it at boot, and on Debian 12 it is an LSB script whose
     # "generated" unit pyinfra would try to enable on every run.
-    systemd.service(name="Monit runs", service="monit", running=True)
+    services.unit_running(name="Monit runs", unit="monit", enabled=None)
     systemd.service(name="Reload Monit", service="monit", reloaded=True, _if=any_changed(*changed))

@@ -13,6 +13,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass
 from importlib import resources
 from io import StringIO
 from pathlib import Path
@@ -20,9 +21,9 @@ from typing import Any, Callable
 
 import jinja2
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
 from pyinfra.api.command import PyinfraCommand
-from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
 from . import compat
@@ -89,6 +90,30 @@ def print_diff(dest: str, old_lines: list[str] | None, new_content: str, secret_
     logger.info("")
 
 
+@dataclass(frozen=True)
+class FileState:
+    user: str
+    group: str
+    mode: int  # permission bits, e.g. 0o640
+    sha256: str
+
+
+class ManagedFile(FactBase["FileState | None"]):
+    """A regular file's owner, group, permissions and SHA-256, in one round trip (pyinfra's
+    File and Sha256File facts take one each); None when ``path`` is not a regular file."""
+
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return (
+            f"if [ -f {quoted} ] && [ ! -L {quoted} ]; then stat -c '%U %G %a' -- {quoted} && sha256sum -- {quoted}; fi"
+        )
+
+    def process(self, output: list[str]) -> FileState | None:
+        user, group, mode = output[0].split()
+        return FileState(user, group, int(mode, 8), output[1].split()[0])
+
+
+@compat.announces_reads(lambda dest, *_, **__: [(ManagedFile, {"path": dest})])
 @operation()
 def validated_file(
     dest: str,
@@ -113,11 +138,11 @@ def validated_file(
     """
     if callable(content):
         content = content()
-    current = host.get_fact(File, path=dest)
-    if not current or host.get_fact(Sha256File, path=dest) != sha256_of(content):
+    current = host.get_fact(ManagedFile, path=dest)
+    if current is None or current.sha256 != sha256_of(content):
         if state.config.DIFF:
             with compat.fact_output_unprinted() if secret_pattern else nullcontext():
-                old = host.get_fact(FileContents, path=dest) if current else None
+                old = host.get_fact(FileContents, path=dest) if current is not None else None
             print_diff(dest, old, content, secret_pattern)
         candidate = candidate_path(dest)
         quoted = shlex.quote(candidate)
@@ -134,12 +159,12 @@ def validated_file(
         )
         return
 
-    if (current["user"], current["group"]) == (user, group) and current["mode"] == int(mode):
+    if (current.user, current.group) == (user, group) and current.mode == int(mode, 8):
         host.noop(f"{dest} is as configured")
         return
-    if (current["user"], current["group"]) != (user, group):
+    if (current.user, current.group) != (user, group):
         yield StringCommand(f"chown {user}:{group} {shlex.quote(dest)}")
-    if current["mode"] != int(mode):
+    if current.mode != int(mode, 8):
         yield StringCommand(f"chmod {mode} {shlex.quote(dest)}")
 
 

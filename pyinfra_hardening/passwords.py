@@ -15,6 +15,7 @@ from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 
+from . import compat
 from .data_types import HostSettings, refuse, whole_number
 from .managed_files import print_diff
 from .packages import ensure_packages
@@ -83,6 +84,7 @@ def quality_module() -> str:
     return "cracklib" if "libpam-cracklib" in host.get_fact(DebPackages) else "pwquality"
 
 
+@compat.announces_reads(lambda **_: [(FileContents, {"path": COMMON_PASSWORD})])
 @operation()
 def pam_password_quality(module: str, arguments: str) -> Any:
     """

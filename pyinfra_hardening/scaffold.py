@@ -41,10 +41,11 @@ Every host's settings are checked before pyinfra connects to any. Re-runs log in
 with key + TOTP: the code comes from the operator's secret store.
 """
 
-from pyinfra_hardening import roles, ssh_login
+from pyinfra_hardening import compat, roles, ssh_login
 
 roles.check_before_connecting()
 ssh_login.install()
+compat.speed_up_runs()
 '''
 DEPLOY = '''"""The {role} server role, for the hosts of the {role}_servers group (pyinfra_hardening.roles).
 

@@ -218,6 +218,8 @@ def validate(
     for host in hosts:
         if host.name not in checked.hosts:
             problems += key_problems(host)
+            # Before any rule reads the host: facts such as sshd's ports need root to read.
+            compat.sudo_with_stored_password(host)
         for model in models:
             done = (host.name, model) in checked.settings
             if not done or (host is current and (host.name, model) not in checked.read):
@@ -231,10 +233,7 @@ def validate(
         return
     checked.settings.update(found)
     checked.read |= {key for key in found if current is not None and key[0] == current.name and current.connected}
-    for host in hosts:
-        if host.name not in checked.hosts:
-            checked.hosts.add(host.name)
-            compat.sudo_with_stored_password(host)
+    checked.hosts |= {host.name for host in hosts}
 
 
 def run_hosts(inventory: Inventory) -> list[Host]:

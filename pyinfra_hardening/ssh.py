@@ -305,6 +305,7 @@ def authentication_methods(settings: SshSettings) -> str:
 # --- operations ----------------------------------------------------------------------------------
 
 
+@compat.announces_reads(lambda **_: [(RsaHostKeyBits, {})])
 @operation()
 def rsa_host_key(bits: int) -> Any:
     """
@@ -320,6 +321,7 @@ def rsa_host_key(bits: int) -> Any:
     yield StringCommand(f"rm -f {key} {key}.pub && ssh-keygen -q -t rsa -b {bits} -N '' -f {key}")
 
 
+@compat.announces_reads(lambda **_: [(File, {"path": ED25519_HOST_KEY})])
 @operation()
 def ed25519_host_key() -> Any:
     """An ed25519 host key, made if there is none."""
@@ -329,6 +331,7 @@ def ed25519_host_key() -> Any:
     yield StringCommand(f"ssh-keygen -q -t ed25519 -N '' -f {ED25519_HOST_KEY}")
 
 
+@compat.announces_reads(lambda **_: [(WeakModuli, {})])
 @operation()
 def strong_moduli() -> Any:
     """Drop group-exchange moduli under the policy's minimum size from /etc/ssh/moduli."""
@@ -341,6 +344,11 @@ def strong_moduli() -> Any:
     )
 
 
+def totp_secret_path(user: str) -> str:
+    return f"/home/{user}/.google_authenticator"
+
+
+@compat.announces_reads(lambda user, **_: [(FirstLineSha256, {"path": totp_secret_path(user)})])
 @operation()
 def totp_secret_file(user: str) -> Any:
     """
@@ -352,7 +360,7 @@ def totp_secret_file(user: str) -> Any:
 
     + user: the admin
     """
-    path = f"/home/{user}/.google_authenticator"
+    path = totp_secret_path(user)
     secret, scratch_codes = totp.enroll(user, compat.executing())
     wanted = sha256_of(secret.reveal())
     if host.get_fact(FirstLineSha256, path=path) == wanted:
@@ -601,6 +609,13 @@ def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False)
     """
     settings = settings_for(host, SshSettings)
     admins = admins_of(host)
+    compat.read_facts_at_once(
+        [
+            (SshdUnit, {}),
+            (SshdDropIns, {}),
+            *((FileContents, {"path": path}) for path in (PAM_SSHD, MAIN_CONFIG, MANAGED_DROP_IN)),
+        ]
+    )
     crypto = crypto_profile(settings)
     unit = host.get_fact(SshdUnit)
     probe_user = settings.probe_user(admins)
@@ -674,7 +689,9 @@ def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False)
 
     # After the proof: another drop-in (cloud-init's) may be what allows password login today.
     managed = keywords_of(final)
-    for path in host.get_fact(SshdDropIns):
+    drop_ins = host.get_fact(SshdDropIns)
+    compat.read_facts_at_once([(FileContents, {"path": path}) for path in drop_ins])
+    for path in drop_ins:
         lines = host.get_fact(FileContents, path=path) or []
         if path != MANAGED_DROP_IN and keywords_of("\n".join(lines)) & managed:
             changed.append(

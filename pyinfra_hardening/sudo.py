@@ -65,6 +65,7 @@ def require_password(lines: list[str]) -> str:
     return text_of(result)
 
 
+@compat.announces_reads(lambda path, **_: [(FileContents, {"path": path})])
 @operation()
 def sudoers_require_password(path: str) -> Any:
     """

@@ -7,8 +7,8 @@ from typing import Annotated
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
-from pyinfra.operations import systemd
 
+from . import services
 from .data_types import HostSettings, one_of
 from .packages import ensure_packages
 from .settings import settings_for
@@ -46,10 +46,9 @@ def time_sync() -> None:
     """
     service = settings_for(host, TimeSyncSettings).time_sync_service
     ensure_packages(f"Install {service}", [service])
-    systemd.service(
+    services.unit_running(
         name=f"Enable {service} at boot" + ("" if host.get_fact(InContainer) else " and run it"),
-        service=service,  # package and unit share the name
-        enabled=True,
+        unit=service,  # package and unit share the name
         # systemd skips both daemons in containers (ConditionVirtualization=!container).
         running=None if host.get_fact(InContainer) else True,
     )

@@ -4,15 +4,16 @@ including the drift cases a re-run must notice."""
 from __future__ import annotations
 
 import pytest
-from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import Groups, Os, Users, Which
 
 from harness.operations import run_operation
 from harness.operator import write_secret
-from pyinfra_hardening import accounts, database, firewall, login_alerts, passwords, ssh, sudo, totp
+from pyinfra_hardening import accounts, database, firewall, login_alerts, passwords, services, ssh, sudo, totp
 from pyinfra_hardening.database import MariadbState
-from pyinfra_hardening.managed_files import candidate_path, sha256_of, validated_file
+from pyinfra_hardening.managed_files import FileState, ManagedFile, candidate_path, sha256_of, validated_file
 from pyinfra_hardening.secret_store import Secret
+from pyinfra_hardening.services import UnitState, UnitStatus
 
 HASH = Secret("$6$saltsaltsalt$" + "h" * 86, "test")
 A_FILE = {"user": "root", "group": "root", "mode": 644}
@@ -67,8 +68,7 @@ def test_a_sudoers_file_with_nopasswd_is_rewritten_through_visudo():
     path = "/etc/sudoers.d/90-cloud-init-users"
     facts = {
         **path_fact(FileContents, path, ["debian ALL=(ALL) NOPASSWD:ALL"]),
-        **path_fact(File, path, {**A_FILE, "mode": 440}),
-        **path_fact(Sha256File, path, "0" * 64),
+        **path_fact(ManagedFile, path, FileState("root", "root", 0o440, "0" * 64)),
     }
     outcome = run_operation(sudo.sudoers_require_password, facts, path=path)
     assert outcome.uploads == {candidate_path(path): "debian ALL=(ALL) ALL\n"}
@@ -94,12 +94,10 @@ def test_the_password_quality_line_is_set_once():
 # --- validated files ---------------------------------------------------------------------------
 
 
-def file_facts(dest: str, content: str | None, **stat) -> dict:
-    exists = content is not None
-    return {
-        **path_fact(File, dest, {**A_FILE, **stat} if exists else None),
-        **path_fact(Sha256File, dest, sha256_of(content) if exists else None),
-    }
+def file_facts(dest: str, content: str | None, mode: int = 0o644) -> dict:
+    return path_fact(
+        ManagedFile, dest, None if content is None else FileState("root", "root", mode, sha256_of(content))
+    )
 
 
 def test_a_validated_file_as_configured_is_a_noop():
@@ -120,7 +118,12 @@ def test_a_changed_file_lands_only_through_its_validator():
 
 def test_only_mode_drift_is_fixed_by_chmod():
     outcome = run_operation(
-        validated_file, file_facts("/etc/x", "a\n", mode=666), dest="/etc/x", content="a\n", validator=None, mode="600"
+        validated_file,
+        file_facts("/etc/x", "a\n", mode=0o666),
+        dest="/etc/x",
+        content="a\n",
+        validator=None,
+        mode="600",
     )
     assert outcome.commands == ["chmod 600 /etc/x"] and not outcome.uploads
 
@@ -274,3 +277,22 @@ def test_rsyslog_is_asked_for_the_auth_log_only_when_it_is_missing():
     assert run_operation(login_alerts.auth_log_exists, path_fact(File, login_alerts.AUTH_LOG, A_FILE)).noop
     created = run_operation(login_alerts.auth_log_exists, path_fact(File, login_alerts.AUTH_LOG, None))
     assert created.commands[0].startswith("logger -p auth.info ")
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "status, running, enabled, commands",
+    [
+        (UnitStatus(running=True, enabled=True), True, True, []),
+        (UnitStatus(running=False, enabled=True), True, True, ["systemctl start cron"]),
+        (UnitStatus(running=False, enabled=False), True, True, ["systemctl start cron", "systemctl enable cron"]),
+        (UnitStatus(running=False, enabled=False), None, True, ["systemctl enable cron"]),
+        (UnitStatus(running=False, enabled=False), True, None, ["systemctl start cron"]),
+    ],
+)
+def test_a_unit_is_started_and_enabled_only_where_it_is_not(status, running, enabled, commands):
+    outcome = run_operation(services.unit_running, {UnitState: status}, unit="cron", running=running, enabled=enabled)
+    assert outcome.commands == commands
+    assert (outcome.noop is None) == bool(commands)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 from pyinfra.api import Inventory
+from pyinfra.api.host import Host
 
 from harness.operator import ADMIN_PASSWORD as PASSWORD
 from harness.operator import crypt_hash, write_secret
 from pyinfra_hardening.accounts import AccountSettings, admins_of
 from pyinfra_hardening.application import ApplicationSettings
+from pyinfra_hardening.data_types import HostSettings
 from pyinfra_hardening.passwords import PasswordSettings
 from pyinfra_hardening.roles import check_roles
-from pyinfra_hardening.settings import SettingsError, settings_for
+from pyinfra_hardening.settings import SettingsError, settings_for, validate
 from pyinfra_hardening.ssh import SshSettings
 from pyinfra_hardening.sudo import SudoSettings
 from pyinfra_hardening.timesync import TimeSyncSettings
@@ -346,3 +350,20 @@ def test_a_host_with_both_roles_never_makes_the_database_port_public(secret_stor
         check_roles(list(inventory))
     expected = "app_tcp_ports = [80, 443, 3000, 3003, 3306] makes port 3306 public, but it is the database's"
     assert expected in str(error.value)
+
+
+class RuleThatReadsTheHost(HostSettings):
+    """Records whether the host would be read with sudo when its rules run."""
+
+    sudo_when_read: ClassVar[list] = []
+
+    def problems(self, host: Host) -> list:
+        self.sudo_when_read.append(host.data.get("_sudo"))
+        return []
+
+
+def test_rules_that_read_a_host_run_with_sudo_when_an_admin_connects():
+    """Facts such as sshd's ports need root: read as the admin alone, they come back empty."""
+    host = make_inventory(host_data={"ssh_user": "alice"}).get_host("app1")
+    validate([host], [RuleThatReadsTheHost])
+    assert RuleThatReadsTheHost.sudo_when_read == [True]

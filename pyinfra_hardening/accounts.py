@@ -269,7 +269,7 @@ def _account_reads(
     return reads
 
 
-@compat.announces_reads(_account_reads)
+@compat.announces_reads(_account_reads, secret=True)  # Users holds every password hash
 @operation()
 def user_account(**arguments: Any) -> Any:
     """

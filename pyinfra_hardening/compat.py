@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import click
 import paramiko
 from pyinfra import context
 from pyinfra.api import FactBase, Inventory, ShortFactBase, State, StringCommand
@@ -214,6 +215,7 @@ class _Read:
     command: Any
     run_as: dict[str, Any]
     requires: str | None  # a program the command needs (pyinfra's requires_command)
+    printed: bool  # whether -vvv may print its output (False: it holds secrets)
 
 
 class _FactMemo:
@@ -230,7 +232,7 @@ class _FactMemo:
             cls.values.pop(host, None)
 
 
-def _planned(host: Host, cls: Any, kwargs: dict[str, Any]) -> tuple[tuple, _Read | None]:
+def _planned(host: Host, cls: Any, kwargs: dict[str, Any], printed: bool = True) -> tuple[tuple, _Read | None]:
     """The memo key of ``host.get_fact(cls, **kwargs)`` read now, and the read itself if it can
     share a command with others. pyinfra's fact loader decides how the command runs (sudo,
     user, env) from the operation's arguments, the call's, then the deploy's, host data and
@@ -243,15 +245,15 @@ def _planned(host: Host, cls: Any, kwargs: dict[str, Any]) -> tuple[tuple, _Read
     if isinstance(fact, ShortFactBase) or fact.shell_executable or fact.check_preconditions(host.state, host):
         return key, None
     command = fact.command(**arguments) if callable(fact.command) else fact.command
-    return key, _Read(key, fact, command, connector, fact.requires_command(**arguments))
+    return key, _Read(key, fact, command, connector, fact.requires_command(**arguments), printed)
 
 
 def _read_together(host: Host, reads: list[_Read]) -> None:
     """Run ``reads`` in one command per way of running (sudo, user), and remember their values.
 
-    The output is never printed (pyinfra's ``-vvv`` prints each fact's): a batch may hold a
-    fact that reads a secret. A fact whose output cannot be told apart or processed is left for
-    its own read."""
+    With ``-vvv`` each fact's output is printed as pyinfra prints it, except facts announced
+    as holding secrets. A fact whose output cannot be told apart or processed is left for its
+    own read."""
     memo = _FactMemo.values.setdefault(host, {})
     groups: dict[str, list[_Read]] = {}
     for read in reads:
@@ -269,7 +271,11 @@ def _read_together(host: Host, reads: list[_Read]) -> None:
         finally:
             _FactMemo.reading.discard(id(host))
         if status:
-            _remember_output(memo, unique, marker, output.stdout_lines)
+            outputs = _remember_output(memo, unique, marker, output.stdout_lines)
+            if host.state.print_fact_output:
+                for read, lines in outputs:
+                    for line in lines if read.printed else []:
+                        click.echo(f"{host.print_prefix}{line}", err=True)
 
 
 def _framed(read: _Read, marker: str, index: int) -> tuple[Any, ...]:
@@ -283,11 +289,15 @@ def _framed(read: _Read, marker: str, index: int) -> tuple[Any, ...]:
     )
 
 
-def _remember_output(memo: dict[tuple, Any], reads: list[_Read], marker: str, stdout: list[str]) -> None:
+def _remember_output(
+    memo: dict[tuple, Any], reads: list[_Read], marker: str, stdout: list[str]
+) -> list[tuple[_Read, list[str]]]:
+    """Remember each fact's value from the batch's ``stdout``; return each read's own lines."""
+    outputs: list[tuple[_Read, list[str]]] = []
     lines = iter(stdout)
     for index, read in enumerate(reads):
         if next(lines, None) != f"{marker}-{index}":
-            return
+            return outputs
         fact_lines: list[str] = []
         for line in lines:
             end = re.fullmatch(rf"(.*){marker}-{index}-(\d+)", line)
@@ -298,7 +308,7 @@ def _remember_output(memo: dict[tuple, Any], reads: list[_Read], marker: str, st
                 fact_lines.append(end.group(1))
             break
         else:
-            return
+            return outputs
         if fact_lines == [f"{marker}-missing"]:
             continue  # pyinfra's own read says what a missing program means
         # As pyinfra's loader: output is processed only from a command that succeeded.
@@ -308,6 +318,8 @@ def _remember_output(memo: dict[tuple, Any], reads: list[_Read], marker: str, st
             )
         except FactProcessError:
             continue
+        outputs.append((read, fact_lines))
+    return outputs
 
 
 def _remembered_get_fact(original: Callable) -> Callable:
@@ -368,30 +380,35 @@ def read_facts_at_once(reads: list[tuple[type[FactBase], dict[str, Any]]]) -> No
     _read_together(host, [read for read in planned if read is not None])
 
 
-def announce_reads(reads: list[tuple[type[FactBase], dict[str, Any]]], run_as: dict[str, Any] | None = None) -> None:
+def announce_reads(
+    reads: list[tuple[type[FactBase], dict[str, Any]]], run_as: dict[str, Any] | None = None, secret: bool = False
+) -> None:
     """Note facts an operation added next will read when it runs (for operations that are not
     this project's, such as ``files.directory``: as that operation asks for them). The first
     fact read while executing that is not remembered reads every noted one in the same round
-    trip, so a no-op re-run costs a few round trips, not one per fact."""
+    trip, so a no-op re-run costs a few round trips, not one per fact. ``secret``: their output
+    holds secrets, never printed (not even by ``-vvv``)."""
     host = current_host()
     if host is None or not getattr(Host.get_fact, "remembers", False):
         return
     for cls, arguments in reads:
-        read = _planned(host, cls, {**arguments, **(run_as or {})})[1]
+        read = _planned(host, cls, {**arguments, **(run_as or {})}, printed=not secret)[1]
         if read is not None:
             _FactMemo.announced.setdefault(host, []).append(read)
 
 
-def announces_reads(reads: Callable[..., list[tuple[type[FactBase], dict[str, Any]]]]) -> Callable[[Any], Any]:
+def announces_reads(
+    reads: Callable[..., list[tuple[type[FactBase], dict[str, Any]]]], secret: bool = False
+) -> Callable[[Any], Any]:
     """Decorate an ``@operation`` with the facts it reads when it runs, ``reads(**its
-    arguments)``: each call announces them (``announce_reads``)."""
+    arguments)``: each call announces them (``announce_reads``, ``secret`` likewise)."""
 
     def decorate(operation: Any) -> Any:
         @functools.wraps(operation)
         def add(*args: Any, **kwargs: Any) -> Any:
             if current_host() is not None:
                 run_as = {name: value for name, value in kwargs.items() if name in all_argument_meta}
-                announce_reads(reads(*args, **kwargs), run_as)
+                announce_reads(reads(*args, **kwargs), run_as, secret)
             return operation(*args, **kwargs)
 
         return add

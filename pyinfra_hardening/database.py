@@ -335,7 +335,7 @@ def desired_statements(
 # --- operations ----------------------------------------------------------------------------------
 
 
-@compat.announces_reads(lambda **_: [(Mariadb, {})])
+@compat.announces_reads(lambda **_: [(Mariadb, {})], secret=True)  # accounts' password hashes
 @operation()
 def accounts_and_databases(database: Database, dump_account: bool) -> Any:
     """

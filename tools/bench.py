@@ -45,6 +45,7 @@ def timed(operator: Operator, inventory: Path, deploys: list[str], record: Path,
     """One pyinfra run with -y (the README's command), its wall time and what it did per host.
     With ``retry``, hosts that failed are applied to once more (that run is not timed)."""
     os.environ["BENCH_RECORD"] = str(record)
+    started = time.time()
     began = time.perf_counter()
     run = operator.pyinfra(inventory, *deploys, args=CONFIG)
     seconds = time.perf_counter() - began
@@ -58,10 +59,22 @@ def timed(operator: Operator, inventory: Path, deploys: list[str], record: Path,
         raise SystemExit(
             f"bench run failed: {' '.join(deploys)} on {run.failed} (log: {record.with_suffix('.log')})\n{errors}"
         )
+    recorded = json.loads(record.read_text())
+    recorded["marks"]["start"] = started
+    return {"seconds": seconds, "changed": sum(len(ops) for ops in run.changed.values()), **recorded}
+
+
+def phases(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Median seconds of each part of a run, from the marks tools/bench_config.py records."""
+    parts = {
+        "start, imports, checks": ("start", "config"),
+        "connect": ("config", "connected"),
+        "plan (facts read while deploys load)": ("connected", "first operation"),
+        "execute": ("first operation", "end"),
+    }
     return {
-        "seconds": seconds,
-        "changed": sum(len(ops) for ops in run.changed.values()),
-        **json.loads(record.read_text()),
+        part: statistics.median(run["marks"][end] - run["marks"][begin] for run in runs)
+        for part, (begin, end) in parts.items()
     }
 
 
@@ -106,9 +119,14 @@ def main() -> None:
         results["noop_changed"] = {role: sum(run["changed"] for run in runs) for role, runs in reruns.items()}
         last_all = reruns["all"][-1]
         results["per_host"] = {
-            host: {"commands": last_all["commands"].get(host, 0), "facts": last_all["facts"].get(host, 0)}
+            host: {
+                "commands": last_all["commands"].get(host, 0),
+                "facts": last_all["facts"].get(host, 0),
+                "facts_read_alone": last_all["fact_names"].get(host, {}),
+            }
             for host in sorted(set(last_all["commands"]) | set(last_all["facts"]))
         }
+        results["phases"] = {role: phases(runs) for role, runs in reruns.items()}
 
         extra = tuple(fleet.start("app", operator.root_public_key) for _ in range(EXTRA_APP_SERVERS))
         for machine in extra:
@@ -122,10 +140,12 @@ def main() -> None:
         eight = operator.inventory({"app": machines["app"]}, user=ADMIN, extra_app_servers=extra, name="eight-app")
         fleets: dict[str, list[float]] = {"1 app server": [], f"{1 + EXTRA_APP_SERVERS} app servers": []}
         for round_number in range(3):
+            # Both runs log in to the first app server: each starts in a window of its own.
             next_window()
             fleets["1 app server"].append(
                 timed(operator, one, [DEPLOYS["app"]], home / f"one-{round_number}.json")["seconds"]
             )
+            next_window()
             fleets[f"{1 + EXTRA_APP_SERVERS} app servers"].append(
                 timed(operator, eight, [DEPLOYS["app"]], home / f"eight-{round_number}.json")["seconds"]
             )
@@ -147,6 +167,11 @@ def main() -> None:
     print(table)
 
 
+def cell(text: str) -> str:
+    """Text for a Markdown table cell (operation names join their deploys with ``|``)."""
+    return text.replace("|", "\\|")
+
+
 def render(results: dict[str, Any]) -> str:
     lines = ["| What | Median s | Min s | Max s | Runs |", "|---|---|---|---|---|"]
     for role, seconds in results["first_apply"].items():
@@ -162,11 +187,15 @@ def render(results: dict[str, Any]) -> str:
             f"| no-op re-run of the app role, {name} | {spread_of['median']:.1f} | {spread_of['min']:.1f} "
             f"| {spread_of['max']:.1f} | {spread_of['runs']} |"
         )
-    lines += ["", "| Host (all roles, no-op) | Remote commands | Facts read |", "|---|---|---|"]
+    lines += ["", "| Where a no-op re-run's time goes (median s) | " + " | ".join(results["phases"]) + " |"]
+    lines.append("|---" * (len(results["phases"]) + 1) + "|")
+    for part in next(iter(results["phases"].values())):
+        lines.append(f"| {part} | " + " | ".join(f"{p[part]:.2f}" for p in results["phases"].values()) + " |")
+    lines += ["", "| Host (all roles, no-op) | Remote commands | Facts read on their own |", "|---|---|---|"]
     lines += [f"| {host} | {n['commands']} | {n['facts']} |" for host, n in results["per_host"].items()]
     lines += ["", "| Slowest operations of the first applies | Host | s |", "|---|---|---|"]
     lines += [
-        f"| {op['operation']} | {op['host']} | {op['seconds']:.1f} |"
+        f"| {cell(op['operation'])} | {op['host']} | {op['seconds']:.1f} |"
         for op in results["slowest_first_apply_operations"]
     ]
     changed = sum(results["noop_changed"].values())

@@ -139,3 +139,15 @@ def test_a_unit_runs_and_is_enabled_as_systemd_reports_it():
     assert fact.process(["SubState=running", "UnitFileState=enabled"]) == UnitStatus(running=True, enabled=True)
     assert fact.process(["SubState=dead", "UnitFileState=disabled"]) == UnitStatus(running=False, enabled=False)
     assert fact.process(["SubState=exited", "UnitFileState=static"]) == UnitStatus(running=True, enabled=True)
+
+
+def test_verbose_runs_print_what_facts_read_together_say_except_secrets(local_host, capsys):
+    """pyinfra's -vvv prints each fact's output: batched facts too, unless announced as secret."""
+    host, state, _, tally = local_host
+    state.print_fact_output = True
+    compat.announce_reads([(NoNewline, {})])
+    compat.announce_reads([(Fails, {})], secret=True)
+    state.is_executing = True
+    host.get_fact(Runs, label="a", tally=tally)
+    printed = capsys.readouterr().err
+    assert "two" in printed and "partial" not in printed

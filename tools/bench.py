@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -47,8 +48,11 @@ def timed(operator: Operator, inventory: Path, deploys: list[str], record: Path,
     os.environ["BENCH_RECORD"] = str(record)
     started = time.time()
     began = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     run = operator.pyinfra(inventory, *deploys, args=CONFIG)
     seconds = time.perf_counter() - began
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
     record.with_suffix(".log").write_text(run.output)
     if run.failed and retry:
         print(f"{sorted(run.failed)} failed; applying to them again", file=sys.stderr)
@@ -61,7 +65,8 @@ def timed(operator: Operator, inventory: Path, deploys: list[str], record: Path,
         )
     recorded = json.loads(record.read_text())
     recorded["marks"]["start"] = started
-    return {"seconds": seconds, "changed": sum(len(ops) for ops in run.changed.values()), **recorded}
+    changed = sum(len(ops) for ops in run.changed.values())
+    return {"seconds": seconds, "cpu": cpu, "changed": changed, **recorded}
 
 
 def phases(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -112,10 +117,19 @@ def main() -> None:
             next_window()
             for role, deploy in DEPLOYS.items():
                 reruns[role].append(timed(operator, as_admin, [deploy], home / f"re-{role}-{round_number}.json"))
+            # Each host was just logged in to by its role's run; a second login in the same
+            # window takes the next window's code, and the round after would then wait for one.
+            next_window()
             reruns["all"].append(
                 timed(operator, as_admin, list(DEPLOYS.values()), home / f"re-all-{round_number}.json")
             )
-        results["noop_rerun"] = {role: spread([run["seconds"] for run in runs]) for role, runs in reruns.items()}
+        results["noop_rerun"] = {
+            role: {
+                **spread([run["seconds"] for run in runs]),
+                "operator_cpu": statistics.median(run["cpu"] for run in runs),
+            }
+            for role, runs in reruns.items()
+        }
         results["noop_changed"] = {role: sum(run["changed"] for run in runs) for role, runs in reruns.items()}
         last_all = reruns["all"][-1]
         results["per_host"] = {
@@ -138,18 +152,22 @@ def main() -> None:
         timed(operator, new_as_root, [DEPLOYS["app"]], home / "first-8.json", retry=True)
         one = operator.inventory({"app": machines["app"]}, user=ADMIN, name="one-app")
         eight = operator.inventory({"app": machines["app"]}, user=ADMIN, extra_app_servers=extra, name="eight-app")
-        fleets: dict[str, list[float]] = {"1 app server": [], f"{1 + EXTRA_APP_SERVERS} app servers": []}
+        fleets: dict[str, list[dict[str, Any]]] = {"1 app server": [], f"{1 + EXTRA_APP_SERVERS} app servers": []}
         for round_number in range(3):
             # Both runs log in to the first app server: each starts in a window of its own.
             next_window()
-            fleets["1 app server"].append(
-                timed(operator, one, [DEPLOYS["app"]], home / f"one-{round_number}.json")["seconds"]
-            )
+            fleets["1 app server"].append(timed(operator, one, [DEPLOYS["app"]], home / f"one-{round_number}.json"))
             next_window()
             fleets[f"{1 + EXTRA_APP_SERVERS} app servers"].append(
-                timed(operator, eight, [DEPLOYS["app"]], home / f"eight-{round_number}.json")["seconds"]
+                timed(operator, eight, [DEPLOYS["app"]], home / f"eight-{round_number}.json")
             )
-        results["fan_out"] = {name: spread(samples) for name, samples in fleets.items()}
+        results["fan_out"] = {
+            name: {
+                **spread([run["seconds"] for run in runs]),
+                "operator_cpu": statistics.median(run["cpu"] for run in runs),
+            }
+            for name, runs in fleets.items()
+        }
 
         slowest = sorted(
             (operation for run in first.values() for operation in run["operations"]),
@@ -173,19 +191,20 @@ def cell(text: str) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    lines = ["| What | Median s | Min s | Max s | Runs |", "|---|---|---|---|---|"]
+    lines = ["| What | Median s | Min s | Max s | Runs | pyinfra's CPU s (median) |", "|---|---|---|---|---|---|"]
     for role, seconds in results["first_apply"].items():
-        lines.append(f"| first apply, {role} role | {seconds:.1f} | | | 1 |")
-    for role, spread_of in results["noop_rerun"].items():
-        what = "all roles in one command" if role == "all" else f"{role} role"
+        lines.append(f"| first apply, {role} role | {seconds:.1f} | | | 1 | |")
+    rows = {
+        **{
+            f"no-op re-run, {'all roles in one command' if role == 'all' else f'{role} role'}": spread_of
+            for role, spread_of in results["noop_rerun"].items()
+        },
+        **{f"no-op re-run of the app role, {name}": spread_of for name, spread_of in results["fan_out"].items()},
+    }
+    for what, spread_of in rows.items():
         lines.append(
-            f"| no-op re-run, {what} | {spread_of['median']:.1f} | {spread_of['min']:.1f} | {spread_of['max']:.1f} "
-            f"| {spread_of['runs']} |"
-        )
-    for name, spread_of in results["fan_out"].items():
-        lines.append(
-            f"| no-op re-run of the app role, {name} | {spread_of['median']:.1f} | {spread_of['min']:.1f} "
-            f"| {spread_of['max']:.1f} | {spread_of['runs']} |"
+            f"| {what} | {spread_of['median']:.1f} | {spread_of['min']:.1f} | {spread_of['max']:.1f} "
+            f"| {spread_of['runs']} | {spread_of['operator_cpu']:.1f} |"
         )
     lines += ["", "| Where a no-op re-run's time goes (median s) | " + " | ".join(results["phases"]) + " |"]
     lines.append("|---" * (len(results["phases"]) + 1) + "|")

@@ -6,7 +6,6 @@ the inventory, alice as the admin."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,18 +14,8 @@ import pytest
 
 from harness.containers import REPO
 from harness.operator import ADMIN, ADMIN_PASSWORD
+from harness.readme import readme_block
 from harness.ssh import login
-
-README = REPO / "README.md"
-
-
-def readme_block(heading: str, marker: str | None = None) -> list[str]:
-    """The command lines of the first ``sh`` block after ``marker`` (or in section ``heading``)."""
-    text = README.read_text()
-    start = text.index(marker) if marker else text.index(f"## {heading}")
-    block = re.search(r"```sh\n(.*?)```", text[start:], re.S)
-    assert block, f"no sh block after {marker or heading}"
-    return block.group(1).splitlines()
 
 
 def run(lines: list[str], cwd: Path, env: dict, stdin: str = "") -> subprocess.CompletedProcess:

@@ -411,6 +411,7 @@ def announces_reads(
                 announce_reads(reads(*args, **kwargs), run_as, secret)
             return operation(*args, **kwargs)
 
+        add.announced_reads = reads  # type: ignore[attr-defined]
         return add
 
     return decorate

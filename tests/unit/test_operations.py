@@ -4,8 +4,8 @@ including the drift cases a re-run must notice."""
 from __future__ import annotations
 
 import pytest
-from pyinfra.facts.files import File, FileContents
-from pyinfra.facts.server import Groups, Os, Users, Which
+from pyinfra.facts.files import Directory, File, FileContents
+from pyinfra.facts.server import AuthorizedKeys, Groups, Os, Users, Which
 
 from harness.operations import run_operation
 from harness.operator import write_secret
@@ -17,6 +17,7 @@ from pyinfra_hardening.services import UnitState, UnitStatus
 
 HASH = Secret("$6$saltsaltsalt$" + "h" * 86, "test")
 A_FILE = {"user": "root", "group": "root", "mode": 644}
+ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHdQ4g9a0xGWr0D6zvpVSlVzQkMxjJq0bYRhrt3Mgm0 alice@laptop"
 
 
 def path_fact(cls, path: str, value) -> dict:
@@ -296,3 +297,76 @@ def test_a_unit_is_started_and_enabled_only_where_it_is_not(status, running, ena
     outcome = run_operation(services.unit_running, {UnitState: status}, unit="cron", running=running, enabled=enabled)
     assert outcome.commands == commands
     assert (outcome.noop is None) == bool(commands)
+
+
+# --- announced reads ---------------------------------------------------------------------------
+
+
+class RecordingFacts(dict):
+    """The facts a test gives, noting which (fact, arguments) an operation looks up."""
+
+    def __init__(self, facts: dict):
+        super().__init__(facts)
+        self.asked: set = set()
+
+    def __contains__(self, key) -> bool:
+        if isinstance(key, tuple):
+            self.asked.add(key)
+        return super().__contains__(key)
+
+
+def announced(operation, **arguments) -> set:
+    return {(cls, tuple(sorted(kwargs.items()))) for cls, kwargs in operation.announced_reads(**arguments)}
+
+
+ADMIN_ACCOUNT = {
+    "user": "alice",
+    "groups": ["sudo"],
+    "append": True,
+    "shell": "/bin/bash",
+    "home": "/home/alice",
+    "create_home": True,
+    "public_keys": [ED25519_KEY],
+    "delete_keys": True,
+}
+
+
+@pytest.mark.parametrize(
+    "operation, arguments, facts",
+    [
+        (
+            accounts.user_account,
+            ADMIN_ACCOUNT,
+            {
+                Users: {
+                    "alice": {
+                        "home": "/home/alice",
+                        "shell": "/bin/bash",
+                        "group": "alice",
+                        "groups": ["sudo"],
+                        "uid": 1000,
+                        "gid": 1000,
+                        "comment": None,
+                        "password": "x",
+                    }
+                },
+                Groups: ["alice", "sudo"],
+                Os: "Linux",
+                **path_fact(Directory, "/home/alice", {"user": "alice", "group": "alice", "mode": 700}),
+                **path_fact(Directory, "/home/alice/.ssh", {"user": "alice", "group": "alice", "mode": 700}),
+                (AuthorizedKeys, (("path", "/home/alice/.ssh/authorized_keys"), ("user", "alice"))): [ED25519_KEY],
+                **path_fact(File, "/home/alice/.ssh/authorized_keys", {"user": "alice", "group": "alice", "mode": 600}),
+            },
+        ),
+        (validated_file, {"dest": "/etc/x", "content": "a\n", "validator": None}, file_facts("/etc/x", "a\n")),
+        (services.unit_running, {"unit": "cron"}, {(UnitState, (("unit", "cron"),)): UnitStatus(True, True)}),
+    ],
+    ids=["server.user for an admin", "validated_file", "unit_running"],
+)
+def test_a_no_op_reads_only_the_facts_its_operation_announced(operation, arguments, facts):
+    """What is announced is read in one round trip: a fact read but not announced costs one of
+    its own (pyinfra's server.user changing what it reads would show here)."""
+    recording = RecordingFacts(facts)
+    outcome = run_operation(operation, recording, **arguments)
+    assert not outcome.changes
+    assert recording.asked and recording.asked <= announced(operation, **arguments)

@@ -187,7 +187,15 @@ def retire(name: str, keys: Path = KEYS_DIR) -> None:
     _write_manifest(keys, manifest)
 
 
-def _signing_key(name: str) -> ec.EllipticCurvePrivateKey:
+def signing_key(keys: Path = KEYS_DIR) -> tuple[Authority, ec.EllipticCurvePrivateKey]:
+    """The CA that signs and its private key, or why there is none."""
+    signer = next((authority for authority in authorities(keys) if authority.signing), None)
+    if signer is None:
+        raise CaError(f"{keys / MANIFEST} names no CA that signs: run hardening-ca init")
+    return signer, _private_key(signer.name)
+
+
+def _private_key(name: str) -> ec.EllipticCurvePrivateKey:
     stored = secret_store.lookup(f"{name}.key")
     if stored is None:
         raise CaError(f"the key of {name} is not in the store: {secret_store.where(f'{name}.key')}")
@@ -204,15 +212,12 @@ def _signing_key(name: str) -> ec.EllipticCurvePrivateKey:
 def sign(request_pem: str, names: list[str], addresses: list[str], client: bool, keys: Path = KEYS_DIR) -> str:
     """A leaf for a host's certificate request (PEM), signed by the signing CA: ``names`` and
     ``addresses`` as its subject alternative names, for a server or (``client``) a client."""
-    signer = next((authority for authority in authorities(keys) if authority.signing), None)
-    if signer is None:
-        raise CaError("no CA signs yet: run hardening-ca init")
+    signer, key = signing_key(keys)
     request = x509.load_pem_x509_csr(request_pem.encode())
     if not request.is_signature_valid:
         raise CaError("the certificate request's signature does not verify")
     if not isinstance(request.public_key(), ec.EllipticCurvePublicKey):
         raise CaError("the certificate request is not for an ECDSA key")
-    key = _signing_key(signer.name)
     now = _now()
     alternative: list[x509.GeneralName] = [x509.DNSName(name) for name in names]
     alternative += [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]

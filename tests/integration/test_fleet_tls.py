@@ -40,7 +40,7 @@ def test_a_leaf_for_a_key_made_on_the_host_verifies_there_and_a_rerun_changes_no
 
     assert first.returncode == 0 and not first.failed, first.output
     assert "PRIVATE KEY" not in first.output
-    assert machine.check(f"stat -c '%U %G %a' {KEY}") == "root root 400"
+    assert machine.check(f"stat -c '%U %G %a' {KEY}").strip() == "root root 400"
     verified = machine.exec(f"openssl verify -CAfile {fleet_tls.TRUST_BUNDLE} {CERT}")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert operator.pyinfra(inventory, DEPLOY).changed == {}
@@ -61,5 +61,5 @@ def test_a_promoted_ca_reissues_the_leaf_for_the_same_key_and_the_retired_one_is
     assert rotated.returncode == 0 and not rotated.failed, rotated.output
     assert "fleet-ca-2" in machine.check(f"openssl x509 -noout -issuer -in {CERT}")
     assert machine.check(f"sha256sum {KEY}") == key_before
-    assert machine.check(f"grep -c 'BEGIN CERTIFICATE' {fleet_tls.TRUST_BUNDLE}") == "1"
+    assert machine.check(f"grep -c 'BEGIN CERTIFICATE' {fleet_tls.TRUST_BUNDLE}").strip() == "1"
     assert machine.exec(f"openssl verify -CAfile {fleet_tls.TRUST_BUNDLE} {CERT}").returncode == 0

@@ -59,3 +59,6 @@ README.md, "Secrets".
 # admin_cidrs = []  # networks the operators connect from; SSH is open to them (on app servers: only to them, if set)
 # firewall = True  # default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)
 # firewall_rollback_seconds = 60  # new rules are undone after this long unless a fresh SSH connection confirms them
+
+# Fleet CA
+# fleet_ca_keys = 'keys'  # the folder where `hardening-ca` keeps the fleet CA's certificates and fleet-ca.json, on your machine (its keys are in the secret store)

@@ -141,6 +141,36 @@ MailLogin = Annotated[
 FilePath = Annotated[
     str, StringConstraints(min_length=1, max_length=4096), described("must be a file path (a string) or None")
 ]
+# Folders a service owning them (mode 700) would break or take over.
+SYSTEM_DIRECTORIES = frozenset(
+    f"/{path}"
+    for path in (
+        "bin boot dev etc home lib lib64 media mnt opt proc root run sbin srv sys tmp usr var "
+        "usr/bin usr/lib usr/lib64 usr/libexec usr/sbin usr/share usr/src usr/local usr/local/bin usr/local/etc "
+        "usr/local/include usr/local/lib usr/local/sbin usr/local/share usr/local/src var/backups var/cache "
+        "var/lib var/local var/lock var/log var/mail var/opt var/run var/spool var/tmp var/www"
+    ).split()
+)
+
+
+def _remote_directory(value: Any, handler: Any) -> str:
+    path = handler(value)
+    if any(part in (".", "..") for part in path.split("/")):
+        raise ValueError("has a . or .. segment; write the folder's own path")
+    if path.rstrip("/") in SYSTEM_DIRECTORIES or path.startswith(("/etc/", "/proc/", "/sys/", "/dev/", "/run/")):
+        raise ValueError("is a system folder (or inside /etc, /proc, /sys, /dev or /run), which the service would own")
+    return path
+
+
+RemoteDirectory = Annotated[
+    str,
+    WrapValidator(_remote_directory),
+    StringConstraints(pattern=r"^(/[A-Za-z0-9._-]+)+$", max_length=255),
+    described(
+        "must be an absolute folder path on the server of A-Z a-z 0-9 . _ - segments, like /srv/app/config, "
+        "and no system folder"
+    ),
+]
 IpAddresses = Annotated[
     list[Annotated[str, parsed_by(ipaddress.ip_address, "a single IP address")]],
     described("must be a list of single IP addresses such as ['203.0.113.7']; a network is not a single IP address"),

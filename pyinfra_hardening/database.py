@@ -20,10 +20,10 @@ from pydantic import Field, field_validator
 from pyinfra import host, logger, state
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.facts.files import Directory
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, compat, fleet, secret_store, services
+from . import access_rules, compat, fleet, fleet_tls, secret_store, services
 from .data_types import HostSettings, Port, SqlName, refuse
 from .managed_files import masked, render, upload_secret, validated_file
 from .packages import ensure_packages
@@ -47,6 +47,14 @@ NO_LOGIN_SHELLS = ("/bin/false", "/usr/sbin/nologin", "/sbin/nologin")
 # Authentication strings that let no password in: Debian's root@localhost has "invalid".
 NO_PASSWORD = ("invalid", "")
 PASSWORD_HASH_SECRET = r"PASSWORD '([^']*)'"
+# mysql.global_priv's ssl_type for REQUIRE X509: a client certificate a CA in ssl_ca signed.
+SSL_TYPE_X509 = 2
+# The server's TLS files: the key is made on this host and readable by mysql alone.
+TLS_DIR = "/etc/mysql/tls"
+SERVER_KEY, SERVER_CERTIFICATE = f"{TLS_DIR}/server.key", f"{TLS_DIR}/server.pem"
+# TLS 1.2 suites for an ECDSA key with forward secrecy and AEAD (Mozilla's "intermediate" list,
+# ECDSA half); TLS 1.3's suites are all strong and stay OpenSSL's.
+TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"
 
 
 APP_DATABASE_PASSWORD = "app-database-password"
@@ -250,10 +258,17 @@ class NotOwnedBy(FactBase[list[str]]):
 
 
 def holds_exactly(
-    state: MariadbState, user: str, host_name: str, hashed: str, database: str, privileges: tuple[str, ...]
+    state: MariadbState,
+    user: str,
+    host_name: str,
+    hashed: str,
+    database: str,
+    privileges: tuple[str, ...],
+    x509: bool = False,
 ) -> bool:
-    """Whether the account exists with this password alone, no global privileges, and exactly
-    ``privileges`` on ``database`` (no grant option, nothing on other tables or routines)."""
+    """Whether the account exists with this password alone, no global privileges, exactly
+    ``privileges`` on ``database`` (no grant option, nothing on other tables or routines), and
+    (``x509``) only with a client certificate the server's CAs signed."""
     priv = state.accounts.get((user, host_name))
     if not priv:
         return False
@@ -266,11 +281,19 @@ def holds_exactly(
         and priv.get("access") == 0
         and state.schema_privileges.get(grantee, set()) == wanted
         and grantee not in state.other_privileges
+        and priv.get("ssl_type", 0) == (SSL_TYPE_X509 if x509 else 0)
+        and not (priv.get("ssl_cipher") or priv.get("x509_issuer") or priv.get("x509_subject"))
     )
 
 
 def account_statements(
-    state: MariadbState, user: str, hosts: tuple[str, ...], hashed: str, database: str, privileges: tuple[str, ...]
+    state: MariadbState,
+    user: str,
+    hosts: tuple[str, ...],
+    hashed: str,
+    database: str,
+    privileges: tuple[str, ...],
+    x509: bool = False,
 ) -> list[str]:
     """SQL that leaves ``user`` with exactly one account per host in ``hosts``, as holds_exactly says."""
     statements = [
@@ -279,12 +302,12 @@ def account_statements(
         if name == user and other not in hosts
     ]
     for host_name in hosts:
-        if holds_exactly(state, user, host_name, hashed, database, privileges):
+        if holds_exactly(state, user, host_name, hashed, database, privileges, x509):
             continue
         who = account(user, host_name)
         statements += [
             f"DROP USER IF EXISTS {who};",
-            f"CREATE USER {who} IDENTIFIED BY PASSWORD {quoted(hashed)};",
+            f"CREATE USER {who} IDENTIFIED BY PASSWORD {quoted(hashed)}{' REQUIRE X509' if x509 else ''};",
             f"GRANT {', '.join(privileges)} ON `{schema_pattern(database)}`.* TO {who};",
         ]
     return statements
@@ -323,7 +346,7 @@ def desired_statements(
     if database.name not in state.databases:
         statements.append(f"CREATE DATABASE `{database.name}` CHARACTER SET utf8mb4;")
     statements += account_statements(
-        state, database.user, database.app_hosts, password_hash(password), database.name, APP_PRIVILEGES
+        state, database.user, database.app_hosts, password_hash(password), database.name, APP_PRIVILEGES, x509=True
     )
     # Without backups there is no dump account: none is kept (an earlier one is dropped).
     dump_user, dump_host = DUMP_ACCOUNT
@@ -414,15 +437,28 @@ def mariadb(dump_account: bool = False) -> None:
     """
     database = database_of(host)
     ensure_packages("Install MariaDB", ["mariadb-server"])
+    tls = fleet_tls.host_certificate(SERVER_KEY, SERVER_CERTIFICATE, "mysql", database.bind_address)
     config = validated_file(
-        name=f"MariaDB listens on {database.bind_address}:{database.port} only",
+        name=f"MariaDB listens on {database.bind_address}:{database.port} only, over TLS only",
         dest=SERVER_CONFIG,
-        content=render(SERVER_CONFIG, bind_address=database.bind_address, port=database.port),
+        content=render(
+            SERVER_CONFIG,
+            bind_address=database.bind_address,
+            port=database.port,
+            ca=fleet_tls.TRUST_BUNDLE,
+            certificate=SERVER_CERTIFICATE,
+            key=SERVER_KEY,
+            ciphers=TLS12_CIPHERS,
+        ),
         validator=config_validator(database.bind_address),
     )
     services.unit_running(name="MariaDB runs", unit="mariadb")
-    systemd.service(
-        name="Restart MariaDB (new listen address)", service="mariadb", restarted=True, _if=any_changed(config)
+    systemd.service(name="Restart MariaDB (new settings)", service="mariadb", restarted=True, _if=any_changed(config))
+    # A renewed leaf or a changed trust bundle needs no restart: connections stay up.
+    server.shell(
+        name="MariaDB loads its new certificate or trusted CAs",
+        commands=["mariadb -e 'FLUSH SSL'"],
+        _if=[any_changed(*tls), config.did_not_change],
     )
 
     no_login_shell(name="The mysql account has no login shell", user="mysql")

@@ -209,9 +209,17 @@ def _private_key(name: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def sign(request_pem: str, names: list[str], addresses: list[str], client: bool, keys: Path = KEYS_DIR) -> str:
+def sign(
+    request_pem: str,
+    names: list[str],
+    addresses: list[str],
+    client: bool,
+    keys: Path = KEYS_DIR,
+    days: int = LEAF_DAYS,
+) -> str:
     """A leaf for a host's certificate request (PEM), signed by the signing CA: ``names`` and
-    ``addresses`` as its subject alternative names, for a server or (``client``) a client."""
+    ``addresses`` as its subject alternative names, for a server or (``client``) a client,
+    valid ``days`` (fewer only to try out renewal)."""
     signer, key = signing_key(keys)
     request = x509.load_pem_x509_csr(request_pem.encode())
     if not request.is_signature_valid:
@@ -229,7 +237,7 @@ def sign(request_pem: str, names: list[str], addresses: list[str], client: bool,
         .public_key(request.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + datetime.timedelta(days=LEAF_DAYS))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)

@@ -7,6 +7,7 @@ key changed; the trust bundle follows the CAs the project trusts.
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import shlex
 from pathlib import Path
@@ -18,12 +19,14 @@ from pydantic import Field
 from pyinfra import host
 from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
 from pyinfra.api.host import Host
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import Directory
 from pyinfra.operations import files
 
 from . import compat, fleet_ca, secret_store
 from .data_types import FilePath, HostSettings
 from .managed_files import candidate_path, upload_text, validated_file
+from .packages import ensure_packages
 from .settings import Problem, settings_for
 
 TRUST_BUNDLE = "/etc/ssl/pyinfra-hardening/fleet-ca.pem"
@@ -117,6 +120,7 @@ def leaf_certificate(
     addresses: list[str],
     client: bool,
     ca_keys: str,
+    certificate_mode: str = "444",
 ) -> Any:
     """
     A key made on the host (ECDSA P-256, ``user:group`` 400) and a leaf for it from the fleet CA.
@@ -126,6 +130,8 @@ def leaf_certificate(
     + names, addresses: the leaf's DNS names and IP addresses
     + client: a client certificate (for an app server) rather than a server's
     + ca_keys: the folder ``hardening-ca`` keeps the CA's certificates in (``fleet_ca_keys``)
+    + certificate_mode: the leaf's permissions (it is public; 400 where only ``user`` should see
+      which files it uses)
     """
     made = False
     if not host.get_fact(PrivateKeyPresent, path=key):
@@ -147,9 +153,61 @@ def leaf_certificate(
     staged = candidate_path(certificate)
     yield upload_text(staged, leaf)
     yield StringCommand(
-        f"chown {user}:{group} {shlex.quote(staged)} && chmod 444 {shlex.quote(staged)} && "
+        f"chown {user}:{group} {shlex.quote(staged)} && chmod {certificate_mode} {shlex.quote(staged)} && "
         f"mv -f {shlex.quote(staged)} {shlex.quote(certificate)}"
     )
+
+
+def install_trust_bundle() -> OperationMeta:
+    """The trust bundle's operations (``trust_bundle`` without the deploy around it), for roles
+    that act on a change of it."""
+    compat.announce_reads([(Directory, {"path": posixpath.dirname(TRUST_BUNDLE)})])
+    files.directory(name="A directory for the fleet CA", path=posixpath.dirname(TRUST_BUNDLE), mode="755")
+    return validated_file(
+        name="The fleet CA certificates this project trusts",
+        dest=TRUST_BUNDLE,
+        content=fleet_ca.trust_bundle(settings_for(host, FleetTlsSettings).keys()),
+        validator="openssl x509 -noout -in {}",
+    )
+
+
+def identity(host: Host, private_ip: str) -> tuple[list[str], list[str]]:
+    """The names and addresses a host's leaf is for: its inventory name (a DNS name, or an
+    address when the inventory names it by one) and its private address."""
+    try:
+        ipaddress.ip_address(host.name)
+    except ValueError:
+        return [host.name], [private_ip]
+    return [], list(dict.fromkeys([private_ip, host.name]))
+
+
+def host_certificate(
+    key: str,
+    certificate: str,
+    user: str,
+    private_ip: str,
+    client: bool = False,
+    certificate_mode: str = "444",
+) -> tuple[OperationMeta, OperationMeta]:
+    """What a service needs for TLS in the fleet: the trust bundle, and a key of ``user``'s with
+    the fleet CA's leaf for it (``leaf_certificate``, for this host's ``identity``). Returns both
+    operations, whose change means the service must load them again."""
+    names, addresses = identity(host, private_ip)
+    ensure_packages("Install OpenSSL (the host makes its key and certificate request)", ["openssl"])
+    bundle = install_trust_bundle()
+    leaf = leaf_certificate(
+        name=f"{user}'s {'client' if client else 'server'} certificate from the fleet CA",
+        key=key,
+        certificate=certificate,
+        user=user,
+        group=user,
+        names=names,
+        addresses=addresses,
+        client=client,
+        ca_keys=settings_for(host, FleetTlsSettings).fleet_ca_keys,
+        certificate_mode=certificate_mode,
+    )
+    return bundle, leaf
 
 
 @deploy("Fleet CA trust")
@@ -165,11 +223,4 @@ def trust_bundle() -> None:
         from pyinfra_hardening import fleet_tls
         fleet_tls.trust_bundle()
     """
-    compat.announce_reads([(Directory, {"path": posixpath.dirname(TRUST_BUNDLE)})])
-    files.directory(name="A directory for the fleet CA", path=posixpath.dirname(TRUST_BUNDLE), mode="755")
-    validated_file(
-        name="The fleet CA certificates this project trusts",
-        dest=TRUST_BUNDLE,
-        content=fleet_ca.trust_bundle(settings_for(host, FleetTlsSettings).keys()),
-        validator="openssl x509 -noout -in {}",
-    )
+    install_trust_bundle()

@@ -16,7 +16,20 @@ from typing import TYPE_CHECKING
 from pyinfra import host
 from pyinfra.api import deploy
 
-from . import accounts, application, backups, compat, database, firewall, login_alerts, passwords, ssh, sudo, timesync
+from . import (
+    accounts,
+    application,
+    backups,
+    compat,
+    database,
+    firewall,
+    fleet_tls,
+    login_alerts,
+    passwords,
+    ssh,
+    sudo,
+    timesync,
+)
 from .data_types import HostSettings
 from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, FleetSettings
 from .settings import SettingsError, run_hosts, settings_for, validate, validated
@@ -40,7 +53,7 @@ BASELINE: list[type[HostSettings]] = [
 ROLE_DEPLOYS = {"app_server": APP_SERVERS, "db_server": DB_SERVERS, "backup_server": BACKUP_SERVERS}
 ROLE_SETTINGS: dict[str, list[type[HostSettings]]] = {
     APP_SERVERS: [*BASELINE, application.ApplicationSettings],
-    DB_SERVERS: [*BASELINE, database.DatabaseSettings, backups.BackupSettings],
+    DB_SERVERS: [*BASELINE, fleet_tls.FleetTlsSettings, database.DatabaseSettings, backups.BackupSettings],
     BACKUP_SERVERS: [*BASELINE, backups.DropBoxSettings],
 }
 
@@ -148,15 +161,18 @@ def _refuse_connection_data(host: Host) -> None:
 @deploy("Application server")
 def app_server() -> None:
     """
-    The application server: the baseline, the locked application user (guide 4.1) and a
-    firewall open to SSH and the application's ports, 80/443 redirected (3.11). Acts on the
-    hosts of the ``app_servers`` group only, like every role on its own group.
+    The application server: the baseline, the locked application user (guide 4.1), its
+    production config with a client certificate for the database (4.2, 4.5), its sandboxed
+    service (with ``app_command``) and a firewall open
+    to SSH and the application's ports, 80/443 redirected (3.11). Acts on the hosts of the
+    ``app_servers`` group only, like every role on its own group.
     """
     check_roles(run_hosts(host.inventory))
     if APP_SERVERS not in host.groups:
         return
     baseline()
     application.application_user()
+    application.application_service(config=application.production_config())
     firewall.firewall()
     sudo.lock_sudo()  # last: may end passwordless sudo for the user connected as
 
@@ -165,7 +181,8 @@ def app_server() -> None:
 def db_server() -> None:
     """
     The database server: the baseline, a firewall that admits SSH and the database port from the
-    app servers only, MariaDB (guide 3.11.1, 4.6) and the nightly encrypted backups (3.11.2).
+    app servers only, MariaDB over verified TLS only (guide 3.11.1, 4.2, 4.6) and the nightly
+    encrypted backups (3.11.2).
     """
     check_roles(run_hosts(host.inventory))
     if DB_SERVERS not in host.groups:

@@ -25,10 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness.containers import Fleet, remove_leftovers  # noqa: E402
-from harness.operator import ADMIN, ALERT_EMAIL, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
+from harness.operator import ADMIN, ALERT_EMAIL, APP_TLS, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
 from harness.sinks import SMTP_PORT, Sinks, send_alerts_to, start_sinks  # noqa: E402
 from harness.ssh import key_only, login  # noqa: E402
+from pyinfra_hardening.application import DEFAULT_CONFIG_DIR  # noqa: E402
 
 
 def banner(text: str) -> None:
@@ -68,6 +69,12 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
     )
     app_reads = operator.app_query(app, db, "SELECT COUNT(*) FROM notes").stdout.strip() == "2"
     app_drops = operator.app_query(app, db, "DROP TABLE notes").returncode == 0
+    over_tls = operator.app_query(app, db, "SHOW SESSION STATUS LIKE 'Ssl_version'").stdout.split()
+    plaintext = operator.app_query(app, db, "SELECT 1", extra_options="--skip-ssl")  # the same client, TLS off
+    config_private = app.exec(f"runuser -u nobody -- cat {DEFAULT_CONFIG_DIR}/production.env").returncode != 0
+    root_over_tls = app.exec(
+        f"mariadb --ssl-ca={APP_TLS[0]} --ssl-verify-server-cert -h {db.private_ip} -u root -e 'SELECT 1'"
+    )
     backup_ran = db.exec("/usr/local/sbin/db-backup").returncode == 0
     restored = restore_newest_backup(operator, db, backup)
     return [
@@ -88,9 +95,15 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
         ("the app server's database account reads the application's data", app_reads),
         ("... but cannot drop a table", not app_drops),
         (
-            "root cannot log in to MariaDB over the network",
-            "Access denied" in app.exec(f"mariadb --skip-ssl -h {db.private_ip} -u root -e 'SELECT 1'").stderr,
+            "... over TLS 1.3, the server verified against the fleet CA, with its client certificate",
+            over_tls == ["Ssl_version", "TLSv1.3"],
         ),
+        (
+            "a plaintext connection to the database is refused",
+            any(words in plaintext.stderr for words in ("Access denied", "insecure transport are prohibited")),
+        ),
+        ("the production config with the database password is the application user's alone", config_private),
+        ("root cannot log in to MariaDB over the network", "Access denied" in root_over_tls.stderr),
         ("the database port drops another machine on the network", outsider.reach(db.private_ip, 3306) is None),
         ("SSH to the database server from that machine is dropped", outsider.reach(db.private_ip, 22) is None),
         ("port 80 on the app server reaches the application on 3000", outsider.reach(app.private_ip, 80) == "app:3000"),

@@ -8,6 +8,7 @@ before anything changes on any host, with a message naming host, key and fix, an
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -19,7 +20,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pyinfra_hardening.scaffold import project_files
 
-from .operator import ADMIN, ADMIN_PASSWORD, OTHER_ADMIN, OTHER_ADMIN_PASSWORD, SMTP_PASSWORD, crypt_hash, write_secret
+from .operator import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    HARDENING_CA,
+    OTHER_ADMIN,
+    OTHER_ADMIN_PASSWORD,
+    SMTP_PASSWORD,
+    crypt_hash,
+    write_secret,
+)
 
 ROLE_HOSTS = {"app1": "app_servers", "db1": "db_servers", "backup1": "backup_servers"}
 WEBHOOK_URL = "https://hooks.example.test/services/T0001/B0001/Webhook-Secret-Token-93"
@@ -59,6 +69,15 @@ class Project:
         self.admin_cidrs = admin_cidrs  # the operator's networks: SSH stays open to them
         self.keys = keys  # alice, carol (private keys; .pub beside), backup_public
         self.hosts = hosts
+        # The fleet CA, made once with `hardening-ca init`: its public half copied into each
+        # case's keys/, its key into each case's store.
+        self.ca_store = folder / "ca-secrets"
+        subprocess.run(
+            [HARDENING_CA, "--keys", str(folder / "ca-keys"), "init"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "HARDENING_SECRETS_DIR": str(self.ca_store)},
+        )
         self.placeholders = {
             "alice_pub": Path(f"{keys['alice']}.pub").read_text().strip(),
             "carol_pub": Path(f"{keys['carol']}.pub").read_text().strip(),
@@ -107,6 +126,7 @@ class Project:
             f"admin-{OTHER_ADMIN}.password": OTHER_ADMIN_PASSWORD,
             "smtp-password": SMTP_PASSWORD,
             "alert-webhook-url": WEBHOOK_URL,
+            **{path.name: path.read_text() for path in self.ca_store.iterdir()},
         }
 
     def write(self, case: Case | None) -> Path:
@@ -130,6 +150,7 @@ class Project:
             hosts[where.removeprefix("host:")].update(eval(text))  # a dict literal from the corpus
         inventory = "".join(f"{group} = [({name!r}, {hosts[name]!r})]\n" for name, group in ROLE_HOSTS.items())
         (root / "inventory.py").write_text(inventory)
+        shutil.copytree(self.folder / "ca-keys", root / "keys")
         secrets = self.secrets()
         if where.startswith("store:"):
             secrets[where.removeprefix("store:")] = text
@@ -549,6 +570,29 @@ CASES: list[Case] = [
     app("app-user-uppercase", "app_user = 'App'", "app_user", LOGIN),
     app("app-user-integer", "app_user = 1000", "app_user", LOGIN),
     app("app-user-existing-person", "app_user = 'carol'", "app_user", "is an admin's name"),
+    app("app-config-dir-etc", "app_config_dir = '/etc'", "app_config_dir", "no system folder"),
+    app("app-config-dir-usr-local", "app_config_dir = '/usr/local'", "app_config_dir", "no system folder"),
+    app("app-config-dir-relative", "app_config_dir = 'config'", "app_config_dir", "absolute folder path"),
+    app("app-config-dir-dot-dot", "app_config_dir = '/srv/app/../../etc'", "app_config_dir", "absolute folder path"),
+    app("app-config-dir-space", "app_config_dir = '/srv/my app'", "app_config_dir", "absolute folder path"),
+    app("app-config-dir-newline", "app_config_dir = '/srv/app\\n'", "app_config_dir", CONTROL),
+    app("app-command-relative", "app_command = 'node server.js'", "app_command", "absolute path"),
+    app("app-command-backslash", "app_command = '/usr/bin/app --name a\\\\b'", "app_command", "without backslashes"),
+    app("app-command-specifier", "app_command = '/usr/bin/app --home %h'", "app_command", "without backslashes or %"),
+    app("app-command-newline", "app_command = '/usr/bin/app\\nExecStartPre=/bin/rm'", "app_command", CONTROL),
+    app("app-command-list", "app_command = ['/usr/bin/app']", "app_command", "absolute path"),
+    app("app-config-format-yaml", "app_config_format = 'yaml'", "app_config_format", "one of 'env', 'json'"),
+    store(
+        "app-database-password-unsafe-for-env",
+        "app-database-password",
+        "it's $$HOME `id`",
+        "app_config_format",
+        "cannot carry the stored app-database-password",
+    ),
+    # --- fleet CA -------------------------------------------------------------------------------
+    every("fleet-ca-keys-nowhere", "fleet_ca_keys = 'nowhere'", "fleet_ca_keys", "has no CA that can sign"),
+    every("fleet-ca-keys-integer", "fleet_ca_keys = 7", "fleet_ca_keys", "must be a file path"),
+    store("fleet-ca-key-garbage", "fleet-ca-1.key", "not a key", "fleet_ca_keys", "has no CA that can sign"),
     # --- database -------------------------------------------------------------------------------
     db("db-port-string", "database_port = '3306'", "database_port", INTEGER),
     db("db-port-zero", "database_port = 0", "database_port", "from 1 to 65535"),

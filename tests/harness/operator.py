@@ -11,11 +11,16 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from pyinfra_hardening import fleet_ca
+from pyinfra_hardening.application import CLIENT_CERTIFICATE, CLIENT_KEY, DEFAULT_CONFIG_DIR
 from pyinfra_hardening.backup_cli import generate_key_pair
+from pyinfra_hardening.fleet_tls import TRUST_BUNDLE
 
 from .containers import REPO, Machine
 
@@ -32,6 +37,9 @@ SMTP_PASSWORD = "Mail-Relay-Pass-51"
 DB_BACKUP_KEEP, OFFSITE_BACKUP_KEEP = 3, 4
 # The operator's backup command, from the same environment as the tests.
 HARDENING_BACKUP = str(Path(sys.executable).parent / "hardening-backup")
+HARDENING_CA = str(Path(sys.executable).parent / "hardening-ca")
+# The app server's TLS files for the database, where the app deploy puts them by default.
+APP_TLS = (TRUST_BUNDLE, f"{DEFAULT_CONFIG_DIR}/{CLIENT_CERTIFICATE}", f"{DEFAULT_CONFIG_DIR}/{CLIENT_KEY}")
 ROLE_GROUPS = {"app": "app_servers", "db": "db_servers", "backup": "backup_servers"}
 DEPLOYS = {role: f"deploys/{role}_server.py" for role in ROLE_GROUPS}
 
@@ -83,6 +91,7 @@ class Operator:
 
     def __init__(self, home: Path, admin_password: str = ADMIN_PASSWORD):
         self.home = home
+        self.ca_keys = home / "keys"  # the fleet CA's public half (its key is in the store)
         self.root_key = home / "root_ed25519"
         self.root_public_key = make_key(self.root_key, "operator@test")
         self.admin_key = home / "alice_ed25519"
@@ -103,18 +112,62 @@ class Operator:
         generate_key_pair(self.backup_private_key, self.backup_public_key, bits=3072)
         # Added to every host in the inventories written from now on (a fleet's alert settings).
         self.host_data: dict = {}
+        # The fleet CA, made as the README says.
+        self.hardening_ca("init")
+
+    def hardening_ca(self, *arguments: str) -> None:
+        """``hardening-ca`` on the operator's machine, with this operator's store and keys folder."""
+        env = {**os.environ, "HARDENING_SECRETS_DIR": str(self.secrets)}
+        command = [HARDENING_CA, "--keys", str(self.ca_keys), *arguments]
+        subprocess.run(command, check=True, env=env, capture_output=True, timeout=60)
 
     def totp_secret(self, admin: str) -> str:
         """The admin's TOTP secret, as the deploy generated it into the store."""
         return (self.secrets / f"admin-{admin}.totp-secret").read_text().strip()
 
-    def app_query(self, client: Machine, db: Machine, sql: str) -> subprocess.CompletedProcess:
-        """Run ``sql`` from ``client`` as the application's database account, as the app would."""
+    def app_query(
+        self,
+        client: Machine,
+        db: Machine,
+        sql: str,
+        run_as: str = "application",
+        tls: tuple[str, str, str] = APP_TLS,
+        extra_options: str = "",
+    ) -> subprocess.CompletedProcess:
+        """Run ``sql`` from ``client`` as the application's database account, as the app would:
+        as ``run_as``, over TLS that verifies the server, with the client certificate (the
+        ``tls`` files: CA bundle, certificate, key; the app server's by default). The client
+        reads ``extra_options`` last (``--skip-ssl`` turns TLS off)."""
         password = (self.secrets / "app-database-password").read_text().strip()
+        ca, certificate, key = tls
         return client.exec(
-            f"MYSQL_PWD={shlex.quote(password)} mariadb --batch --skip-column-names "
+            f"runuser -u {run_as} -- env MYSQL_PWD={shlex.quote(password)} mariadb --batch --skip-column-names "
+            f"--ssl-ca={ca} --ssl-cert={certificate} --ssl-key={key} --ssl-verify-server-cert {extra_options} "
             f"-h {db.private_ip} -u application application -e {shlex.quote(sql)}"
         )
+
+    def client_certificate(self, machine: Machine, folder: str = "/root/fleet-client") -> tuple[str, str, str]:
+        """A fleet CA client certificate for ``machine`` (which no deploy set up), made here and
+        copied there with the trust bundle; returns the files as ``app_query`` takes them."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
+        with mock.patch.dict(os.environ, {"HARDENING_SECRETS_DIR": str(self.secrets)}):
+            leaf = fleet_ca.sign(
+                request.public_bytes(serialization.Encoding.PEM).decode(),
+                [machine.name],
+                [machine.private_ip],
+                client=True,
+                keys=self.ca_keys,
+            )
+            bundle = fleet_ca.trust_bundle(self.ca_keys)
+        private = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        files = (f"{folder}/ca.pem", f"{folder}/client.pem", f"{folder}/client.key")
+        machine.check(f"mkdir -p -m 700 {folder}")
+        for path, text in zip(files, (bundle, leaf, private)):
+            machine.exec(f"umask 077 && cat > {path}", stdin=text)
+        return files
 
     def restore(self, archive: Path, db: Machine, database: str) -> subprocess.CompletedProcess:
         """``hardening-backup restore`` of ``archive`` into a new ``database`` on ``db``, with the
@@ -144,6 +197,7 @@ class Operator:
                 {"name": OTHER_ADMIN, "ssh_keys": [self.other_admin_public_key]},
             ],
             "ssh_probe_key": str(self.admin_key),
+            "fleet_ca_keys": str(self.ca_keys),
         }
 
     def write_group_data(self, group: str, values: dict, folder: Path | None = None) -> Path:

@@ -14,6 +14,8 @@ from harness.provider import act_like_a_provider_image, fingerprint
 from harness.sinks import Sinks, send_alerts_to, start_sinks
 from harness.ssh import login
 
+APP_COMMAND = "/bin/sleep infinity"
+
 
 @dataclass
 class Deployment:
@@ -50,6 +52,8 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
             {"alert_ignore_addresses": [outsider.operator_address], "offsite_backup_keep": OFFSITE_BACKUP_KEEP},
         )
         operator.write_group_data("db_servers", {"backup_keep": DB_BACKUP_KEEP})
+        # The application, as a service of its own: a stand-in that only waits.
+        operator.write_group_data("app_servers", {"app_command": APP_COMMAND})
         inventory = operator.inventory(machines, name=f"inventory-{release}")
         before = {role: fingerprint(machine) for role, machine in machines.items()}
 

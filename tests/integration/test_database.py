@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from pyinfra_hardening.fleet_tls import TRUST_BUNDLE
+
 DATABASE_PORT = 3306
+VERIFIED_TLS = f"--ssl-ca={TRUST_BUNDLE} --ssl-verify-server-cert"
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,10 @@ def test_the_data_directory_is_private_to_mysql_which_has_no_login_shell(deploym
 def test_root_comes_in_only_through_the_local_socket(deployment, operator):
     db, app = deployment.machines["db"], deployment.machines["app"]
     assert db.check("mariadb -N -e 'SELECT CURRENT_USER()'").strip() == "root@localhost"
-    # Without TLS: MariaDB 11's client will not even try a self-signed server without a password,
-    # and the point here is the server's answer.
-    over_tcp = db.exec(f"mariadb --skip-ssl -h {db.private_ip} -u root -e 'SELECT 1'")
+    # Over TLS that verifies the server, so the refusal is about root, not the transport.
+    over_tcp = db.exec(f"mariadb {VERIFIED_TLS} -h {db.private_ip} -u root -e 'SELECT 1'")
     assert over_tcp.returncode != 0 and "not allowed to connect" in over_tcp.stderr
-    from_app = app.exec(f"mariadb --skip-ssl -h {db.private_ip} -u root -e 'SELECT 1'")
+    from_app = app.exec(f"mariadb {VERIFIED_TLS} -h {db.private_ip} -u root -e 'SELECT 1'")
     assert from_app.returncode != 0 and "Access denied for user 'root'" in from_app.stderr
     # A user other than root on the database server does not get in as root by the socket.
     by_socket = db.exec("mariadb -u root -e 'SELECT 1'", user="nobody")
@@ -60,7 +62,7 @@ def test_no_anonymous_accounts_and_no_test_database(deployment):
     assert not [name for name in accounts if name.startswith("@")]
     assert [name for name in accounts if name.startswith("root@")] == ["root@localhost"]
     assert "test" not in db.check("mariadb -N -e 'SHOW DATABASES'").split()
-    anonymous = deployment.machines["app"].exec(f"mariadb --skip-ssl -h {db.private_ip} -u '' -e 'SELECT 1'")
+    anonymous = deployment.machines["app"].exec(f"mariadb {VERIFIED_TLS} -h {db.private_ip} -u '' -e 'SELECT 1'")
     assert anonymous.returncode != 0 and "Access denied" in anonymous.stderr
 
 
@@ -107,8 +109,9 @@ def test_the_app_account_cannot_read_files_on_the_server(deployment, operator):
 
 def test_the_app_account_is_refused_from_anywhere_but_the_app_servers(deployment, operator):
     db = deployment.machines["db"]
-    # The database server's own address is in no app server's place: no account matches it.
-    from_db = operator.app_query(db, db, "SELECT 1")
-    assert from_db.returncode != 0
+    # The database server's own address is in no app server's place: no account matches it,
+    # even with a client certificate from the fleet CA.
+    from_db = operator.app_query(db, db, "SELECT 1", run_as="root", tls=operator.client_certificate(db))
+    assert from_db.returncode != 0 and "not allowed to connect" in from_db.stderr, from_db.stderr
     grants = db.check("mariadb -N -e \"SELECT Host FROM mysql.global_priv WHERE User = 'application'\"").split()
     assert grants == [deployment.machines["app"].private_ip]

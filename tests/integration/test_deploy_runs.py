@@ -56,7 +56,9 @@ def test_dry_run_shows_each_file_change_as_a_diff_and_changes_nothing(deployment
     assert '+ password = "*MASKED*"' in dry.output  # the dump account's
     assert "+ -----BEGIN OPENSSH PRIVATE KEY-----" in dry.output and "+ *MASKED*" in dry.output
     app_ip = deployment.machines["app"].private_ip
-    assert f"CREATE USER 'application'@'{app_ip}' IDENTIFIED BY PASSWORD '*MASKED*';" in dry.output
+    assert f"CREATE USER 'application'@'{app_ip}' IDENTIFIED BY PASSWORD '*MASKED*' REQUIRE X509;" in dry.output
+    assert "+ DB_PASSWORD=*MASKED*" in dry.output and f"+ DB_HOST={db_ip}" in dry.output
+    assert "+ require_secure_transport = ON" in dry.output
     assert '"webhook_url": "*MASKED*"' in dry.output
     assert deployment.untouched_by_dry
 

@@ -123,7 +123,8 @@ def test_an_app_server_added_to_the_inventory_is_admitted_after_a_rerun(deployme
     assert mariadb_greets(newcomer.reach(db.private_ip, DATABASE_PORT))
     assert newcomer.reach(db.private_ip, 22).startswith("SSH-2.0-")
     # MariaDB's account for the application follows the inventory too.
-    assert operator.app_query(newcomer, db, "SELECT 'in'").stdout.strip() == "in"
+    newcomer_tls = operator.client_certificate(newcomer)
+    assert operator.app_query(newcomer, db, "SELECT 'in'", run_as="root", tls=newcomer_tls).stdout.strip() == "in"
 
     removed = operator.pyinfra(deployment.admin_inventory, DEPLOYS["db"], args=("--limit", db.name))
 
@@ -133,7 +134,7 @@ def test_an_app_server_added_to_the_inventory_is_admitted_after_a_rerun(deployme
     # Let it through the firewall for a moment: MariaDB itself must turn it away now.
     db.check(f"iptables -I INPUT -s {newcomer.private_ip} -p tcp --dport {DATABASE_PORT} -j ACCEPT")
     try:
-        refused = operator.app_query(newcomer, db, "SELECT 'in'")
+        refused = operator.app_query(newcomer, db, "SELECT 'in'", run_as="root", tls=newcomer_tls)
     finally:
         db.check(f"iptables -D INPUT -s {newcomer.private_ip} -p tcp --dport {DATABASE_PORT} -j ACCEPT")
     assert refused.returncode != 0 and "not allowed to connect" in refused.stderr

@@ -4,11 +4,6 @@ rotation that re-issues the leaf for the same key."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from pyinfra_hardening import fleet_tls
@@ -17,24 +12,15 @@ DEPLOY = "tests/deploys/fleet_tls_leaf.py"
 KEY, CERT = "/etc/fleet-tls/server.key", "/etc/fleet-tls/server.crt"
 
 
-def hardening_ca(keys: Path, operator, *arguments: str) -> None:
-    command = Path(sys.executable).with_name("hardening-ca")
-    env = {**os.environ, "HARDENING_SECRETS_DIR": str(operator.secrets)}
-    subprocess.run([str(command), "--keys", str(keys), *arguments], check=True, env=env, capture_output=True)
-
-
 @pytest.fixture
-def host_with_ca(fresh_fleet, tmp_path):
+def host_with_ca(fresh_fleet):
     fleet, operator = fresh_fleet
-    keys = tmp_path / "ca-keys"
-    hardening_ca(keys, operator, "init")
     machine = fleet.start("app", operator.root_public_key)
-    inventory = operator.inventory({"app": machine}, data={"fleet_ca_keys": str(keys)})
-    return machine, operator, inventory, keys
+    return machine, operator, operator.inventory({"app": machine})
 
 
 def test_a_leaf_for_a_key_made_on_the_host_verifies_there_and_a_rerun_changes_nothing(host_with_ca):
-    machine, operator, inventory, _ = host_with_ca
+    machine, operator, inventory = host_with_ca
 
     first = operator.pyinfra(inventory, DEPLOY)
 
@@ -47,15 +33,15 @@ def test_a_leaf_for_a_key_made_on_the_host_verifies_there_and_a_rerun_changes_no
 
 
 def test_a_promoted_ca_reissues_the_leaf_for_the_same_key_and_the_retired_one_is_trusted_no_more(host_with_ca):
-    machine, operator, inventory, keys = host_with_ca
+    machine, operator, inventory = host_with_ca
     assert operator.pyinfra(inventory, DEPLOY).returncode == 0
     key_before = machine.check(f"sha256sum {KEY}")
 
-    hardening_ca(keys, operator, "introduce")
+    operator.hardening_ca("introduce")
     assert operator.pyinfra(inventory, DEPLOY).changed  # the bundle gains the new CA; the leaf stays
     assert "fleet-ca-1" in machine.check(f"openssl x509 -noout -issuer -in {CERT}")
-    hardening_ca(keys, operator, "promote", "fleet-ca-2")
-    hardening_ca(keys, operator, "retire", "fleet-ca-1")
+    operator.hardening_ca("promote", "fleet-ca-2")
+    operator.hardening_ca("retire", "fleet-ca-1")
     rotated = operator.pyinfra(inventory, DEPLOY)
 
     assert rotated.returncode == 0 and not rotated.failed, rotated.output

@@ -104,13 +104,16 @@ def test_the_readme_flow_runs_as_written(user_machine, monkeypatch):
     stored_hash = (fleet / ".secrets" / f"admin-{ADMIN}.password-hash").read_text().strip()
     assert crypt_matches(ADMIN_PASSWORD, stored_hash)
     assert (fleet / ".secrets" / f"admin-{ADMIN}.password").read_text() == f"{ADMIN_PASSWORD}\n"
-    store_before = sorted(path.name for path in (fleet / ".secrets").iterdir())
 
     env["PATH"] = f"{home / 'fleet-tools' / 'bin'}:{env['PATH']}"  # what `. ~/fleet-tools/bin/activate` did
-    keygen, dry, apply, rerun, role_rerun = project[comment + 1 :]
-    for line in (keygen, dry):
+    keygen, ca_init, dry, apply, rerun, role_rerun = project[comment + 1 :]
+    for line in (keygen, ca_init):
         done = run([line], fleet, env)
         assert done.returncode == 0, done.stdout + done.stderr
+    assert "signing" in (fleet / "keys" / "fleet-ca.json").read_text()
+    store_before = sorted(path.name for path in (fleet / ".secrets").iterdir())  # with the CA's key
+    done = run([dry], fleet, env)
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "Will create /etc/sudoers.d/10-hardening" in done.stdout + done.stderr
     assert sorted(path.name for path in (fleet / ".secrets").iterdir()) == store_before, "the dry run wrote secrets"
 

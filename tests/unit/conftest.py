@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.operator import ADMIN_PASSWORD, crypt_hash, write_secret
+from pyinfra_hardening import fleet_ca
 from pyinfra_hardening.backup_cli import generate_key_pair
 
 
@@ -21,7 +22,14 @@ def backup_key_pair(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def secret_store(tmp_path, monkeypatch, backup_key_pair):
+def secret_store(store_without_ca):
+    """``store_without_ca`` and a fleet CA made in it, as ``hardening-ca init`` makes one."""
+    fleet_ca.init(Path("keys"))
+    return store_without_ca
+
+
+@pytest.fixture
+def store_without_ca(tmp_path, monkeypatch, backup_key_pair):
     """A secret store for admin alice (hash and password), used instead of the real one, run from
     a folder with the backup public key where the settings look for it by default."""
     (tmp_path / "keys").mkdir()

@@ -119,8 +119,15 @@ def test_without_backups_no_key_is_needed(fleet):
 # --- SQL -----------------------------------------------------------------------------------------
 
 
-def app_account(hashed: str, privileges=database.APP_PRIVILEGES, schema="application", access=0) -> tuple:
-    priv = {"access": access, "plugin": "mysql_native_password", "authentication_string": hashed}
+def app_account(hashed: str, privileges=database.APP_PRIVILEGES, schema="application", access=0, ssl_type=2) -> tuple:
+    """The application's account as MariaDB reports it; ssl_type 2 is REQUIRE X509."""
+    priv = {
+        "access": access,
+        "plugin": "mysql_native_password",
+        "authentication_string": hashed,
+        "ssl_type": ssl_type,
+        "x509_subject": "",
+    }
     grants = {(schema, privilege, "NO") for privilege in privileges}
     return priv, grants
 
@@ -167,10 +174,16 @@ def test_a_fresh_server_gets_the_database_and_one_account_per_app_server():
     assert not any(PASSWORD.reveal() in statement for statement in statements)
 
 
-@pytest.mark.parametrize("drift", ["password", "privilege", "global", "grant option", "other grants"])
+@pytest.mark.parametrize(
+    "drift", ["password", "privilege", "global", "grant option", "other grants", "plain TLS", "no TLS"]
+)
 def test_an_account_that_drifted_is_made_again(drift):
     hashed = database.password_hash(PASSWORD)
-    priv, grants = app_account("*0000" if drift == "password" else hashed, access=1 if drift == "global" else 0)
+    priv, grants = app_account(
+        "*0000" if drift == "password" else hashed,
+        access=1 if drift == "global" else 0,
+        ssl_type={"plain TLS": 1, "no TLS": 0}.get(drift, 2),
+    )
     if drift == "privilege":
         grants |= {("application", "DROP", "NO")}
     if drift == "grant option":
@@ -182,7 +195,7 @@ def test_an_account_that_drifted_is_made_again(drift):
     statements = database.desired_statements(state, settings_database(), PASSWORD, None)
     assert statements[:2] == [
         f"DROP USER IF EXISTS {grantee};",
-        f"CREATE USER {grantee} IDENTIFIED BY PASSWORD '{hashed}';",
+        f"CREATE USER {grantee} IDENTIFIED BY PASSWORD '{hashed}' REQUIRE X509;",
     ]
 
 

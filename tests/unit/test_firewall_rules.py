@@ -148,6 +148,9 @@ def test_bad_firewall_data_is_refused_with_the_fix(inventory, app1_data, key, wo
     assert "fix: " in message
 
 
-def test_without_a_firewall_peers_need_no_private_address(inventory):
-    hosts = validate_inventory(inventory({"firewall": False}, app1={"private_ip": None}))
-    assert hosts["app1"].data.firewall is False
+def test_without_a_firewall_only_the_database_asks_an_app_server_for_its_private_address(inventory):
+    with pytest.raises(SettingsError) as error:
+        validate_inventory(inventory({"firewall": False}, app1={"private_ip": None}))
+    message = str(error.value)
+    assert "host app1: private_ip = None is not set, but the database admits the application by it" in message
+    assert "firewall admits" not in message

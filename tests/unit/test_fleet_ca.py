@@ -66,9 +66,9 @@ def handshake(tmp_path: Path, leaf: str, key: bytes, bundle: str, server_name: s
         listener.close()
 
 
-def test_the_ca_key_stays_in_the_store_and_its_certificate_is_public(secret_store):
+def test_the_ca_key_stays_in_the_store_and_its_certificate_is_public(store_without_ca):
     assert fleet_ca.init() == "fleet-ca-1"
-    key_file = secret_store / "fleet-ca-1.key"
+    key_file = store_without_ca / "fleet-ca-1.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert not any("PRIVATE KEY" in path.read_text() for path in KEYS.iterdir())
     (authority,) = fleet_ca.authorities()
@@ -79,7 +79,7 @@ def test_the_ca_key_stays_in_the_store_and_its_certificate_is_public(secret_stor
 
 
 def test_a_signed_leaf_passes_a_real_handshake_and_a_client_trusting_another_ca_refuses_it(
-    secret_store, tmp_path, monkeypatch
+    store_without_ca, tmp_path, monkeypatch
 ):
     fleet_ca.init()
     key, request = host_key_and_request("db1")
@@ -96,7 +96,7 @@ def test_a_signed_leaf_passes_a_real_handshake_and_a_client_trusting_another_ca_
         handshake(tmp_path, leaf, key, fleet_ca.trust_bundle(), "app1.internal")  # a name it was not issued
 
 
-def test_a_leaf_lasts_ninety_days_and_is_renewed_with_thirty_left(secret_store):
+def test_a_leaf_lasts_ninety_days_and_is_renewed_with_thirty_left(store_without_ca):
     fleet_ca.init()
     leaf_pem = fleet_ca.sign(host_key_and_request("app1")[1], ["app1"], [], client=True)
     leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
@@ -111,7 +111,7 @@ def test_a_leaf_lasts_ninety_days_and_is_renewed_with_thirty_left(secret_store):
     assert fleet_ca.needs_renewal(None) and fleet_ca.needs_renewal("not a certificate")
 
 
-def test_rotation_trusts_both_cas_until_the_old_one_is_retired(secret_store, tmp_path):
+def test_rotation_trusts_both_cas_until_the_old_one_is_retired(store_without_ca, tmp_path):
     fleet_ca.init()
     key, request = host_key_and_request("db1")
     old_leaf = fleet_ca.sign(request, ["db1"], [], client=False)
@@ -131,10 +131,10 @@ def test_rotation_trusts_both_cas_until_the_old_one_is_retired(secret_store, tmp
     assert fleet_ca.introduce() == "fleet-ca-3"  # a retired name is never reused
 
 
-def test_a_passphrase_encrypts_the_stored_key_and_signing_needs_it(secret_store, monkeypatch):
+def test_a_passphrase_encrypts_the_stored_key_and_signing_needs_it(store_without_ca, monkeypatch):
     monkeypatch.setenv(fleet_ca.PASSPHRASE_ENV, "correct horse battery staple")
     fleet_ca.init()
-    assert "ENCRYPTED PRIVATE KEY" in (secret_store / "fleet-ca-1.key").read_text()
+    assert "ENCRYPTED PRIVATE KEY" in (store_without_ca / "fleet-ca-1.key").read_text()
     request = host_key_and_request("app1")[1]
     assert "BEGIN CERTIFICATE" in fleet_ca.sign(request, ["app1"], [], client=True)
     monkeypatch.setenv(fleet_ca.PASSPHRASE_ENV, "wrong")
@@ -142,7 +142,7 @@ def test_a_passphrase_encrypts_the_stored_key_and_signing_needs_it(secret_store,
         fleet_ca.sign(request, ["app1"], [], client=True)
 
 
-def test_a_forged_request_is_refused(secret_store):
+def test_a_forged_request_is_refused(store_without_ca):
     fleet_ca.init()
     request = host_key_and_request("app1")[1]
     body = request.splitlines()
@@ -151,7 +151,7 @@ def test_a_forged_request_is_refused(secret_store):
         fleet_ca.sign("\n".join(body) + "\n", ["app1"], [], client=True)
 
 
-def test_the_command_prints_no_key_and_explains_what_it_refuses(secret_store, capsys):
+def test_the_command_prints_no_key_and_explains_what_it_refuses(store_without_ca, capsys):
     assert fleet_ca.main(["init"]) == 0
     out = capsys.readouterr().out
     assert "fleet-ca-1\tsigning" in out and "PRIVATE" not in out
@@ -161,7 +161,7 @@ def test_the_command_prints_no_key_and_explains_what_it_refuses(secret_store, ca
     assert "fleet-ca-9 is not a trusted CA (fleet-ca-1)" in capsys.readouterr().err
 
 
-def test_the_readmes_rotation_commands_run_as_written(secret_store):
+def test_the_readmes_rotation_commands_run_as_written(store_without_ca):
     """The installed command, in a project directory, one line of the README after another."""
     command = Path(sys.executable).with_name("hardening-ca")
     for line in readme_block("Fleet CA"):

@@ -14,6 +14,8 @@ from pyinfra_hardening import fleet_ca
 from pyinfra_hardening.fleet_tls import Certificate, CertificateRequest, PrivateKeyPresent, leaf_certificate
 from pyinfra_hardening.managed_files import candidate_path
 
+pytestmark = pytest.mark.usefixtures("secret_store")  # with the fleet CA it makes
+
 KEY = "/etc/mysql/tls/server.key"
 CERT = "/etc/mysql/tls/server.crt"
 ARGUMENTS = {
@@ -42,17 +44,12 @@ def facts(key_present: bool, certificate: str | None, request: str | None) -> di
     }
 
 
-@pytest.fixture
-def ca(secret_store):
-    fleet_ca.init()
-
-
 def public_key_of(pem: str, loader) -> bytes:
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     return loader(pem.encode()).public_key().public_bytes(serialization.Encoding.DER, spki)
 
 
-def test_a_new_host_makes_its_key_and_gets_a_leaf_for_it(ca):
+def test_a_new_host_makes_its_key_and_gets_a_leaf_for_it():
     request = request_for_new_key()
     outcome = run_operation(leaf_certificate, facts(False, None, request), **ARGUMENTS)
     assert "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256" in outcome.commands[0]
@@ -63,14 +60,14 @@ def test_a_new_host_makes_its_key_and_gets_a_leaf_for_it(ca):
     assert "PRIVATE KEY" not in "".join([*outcome.commands, *outcome.uploads.values()])
 
 
-def test_a_valid_leaf_for_the_hosts_key_is_left_alone(ca):
+def test_a_valid_leaf_for_the_hosts_key_is_left_alone():
     request = request_for_new_key()
     leaf = fleet_ca.sign(request, ["db1"], ["10.0.0.21"], client=False)
     outcome = run_operation(leaf_certificate, facts(True, leaf, request), **ARGUMENTS)
     assert not outcome.changes and "30 days or more left" in (outcome.noop or "")
 
 
-def test_a_leaf_is_issued_again_under_a_new_signer_or_for_a_new_key(ca):
+def test_a_leaf_is_issued_again_under_a_new_signer_or_for_a_new_key():
     request = request_for_new_key()
     leaf = fleet_ca.sign(request, ["db1"], [], client=False)
     for_another_key = run_operation(leaf_certificate, facts(True, leaf, request_for_new_key()), **ARGUMENTS)
@@ -83,6 +80,6 @@ def test_a_leaf_is_issued_again_under_a_new_signer_or_for_a_new_key(ca):
     assert new_leaf.issuer.rfc4514_string().endswith("fleet-ca-2")
 
 
-def test_a_key_no_request_can_be_made_from_fails_the_operation(ca):
+def test_a_key_no_request_can_be_made_from_fails_the_operation():
     with pytest.raises(OperationError, match="no certificate request could be made"):
         run_operation(leaf_certificate, facts(True, None, None), **ARGUMENTS)

@@ -255,6 +255,7 @@ def test_accounts_as_configured_get_no_sql_and_drift_gets_sql_without_the_hash(s
                 "access": 0,
                 "plugin": "mysql_native_password",
                 "authentication_string": hashed,
+                "ssl_type": database.SSL_TYPE_X509,
             },
         },
         schema_privileges={grantee: {("application", p, "NO") for p in database.APP_PRIVILEGES}},
@@ -266,7 +267,7 @@ def test_accounts_as_configured_get_no_sql_and_drift_gets_sql_without_the_hash(s
     assert not same.changes and "as configured" in same.noop
     fresh = run_operation(database.accounts_and_databases, {database.Mariadb: None}, database=db, dump_account=False)
     sql = fresh.uploads["/tmp/pyinfra-temp"]
-    assert f"CREATE USER {grantee} IDENTIFIED BY PASSWORD '{hashed}';" in sql
+    assert f"CREATE USER {grantee} IDENTIFIED BY PASSWORD '{hashed}' REQUIRE X509;" in sql
     assert fresh.commands[-1].startswith(f"mariadb < {database.SQL_STAGING};")
     assert not any(hashed in command for command in fresh.commands)
 

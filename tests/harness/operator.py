@@ -131,19 +131,20 @@ class Operator:
         db: Machine,
         sql: str,
         run_as: str = "application",
-        tls: tuple[str, str, str] = APP_TLS,
-        extra_options: str = "",
+        tls: tuple[str, str, str] | None = APP_TLS,
     ) -> subprocess.CompletedProcess:
         """Run ``sql`` from ``client`` as the application's database account, as the app would:
         as ``run_as``, over TLS that verifies the server, with the client certificate (the
-        ``tls`` files: CA bundle, certificate, key; the app server's by default). The client
-        reads ``extra_options`` last (``--skip-ssl`` turns TLS off)."""
+        ``tls`` files: CA bundle, certificate, key; the app server's by default), or with
+        ``tls=None`` in plaintext."""
         password = (self.secrets / "app-database-password").read_text().strip()
-        ca, certificate, key = tls
+        options = "--skip-ssl"
+        if tls is not None:
+            ca, certificate, key = tls
+            options = f"--ssl-ca={ca} --ssl-cert={certificate} --ssl-key={key} --ssl-verify-server-cert"
         return client.exec(
             f"runuser -u {run_as} -- env MYSQL_PWD={shlex.quote(password)} mariadb --batch --skip-column-names "
-            f"--ssl-ca={ca} --ssl-cert={certificate} --ssl-key={key} --ssl-verify-server-cert {extra_options} "
-            f"-h {db.private_ip} -u application application -e {shlex.quote(sql)}"
+            f"{options} -h {db.private_ip} -u application application -e {shlex.quote(sql)}"
         )
 
     def client_certificate(self, machine: Machine, folder: str = "/root/fleet-client") -> tuple[str, str, str]:

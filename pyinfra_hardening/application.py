@@ -227,5 +227,8 @@ def application_service(config: OperationMeta | None = None) -> None:
     systemd.daemon_reload(name="systemd reads the application's unit", _if=any_changed(unit))
     services.unit_running(name="The application runs", unit="application")
     systemd.service(
-        name="Restart the application (new unit)", service="application", restarted=True, _if=any_changed(unit)
+        name="Restart the application (new unit or config)",
+        service="application",
+        restarted=True,
+        _if=any_changed(*(operation for operation in (unit, config) if operation is not None)),
     )

@@ -147,20 +147,19 @@ class Operator:
             f"{options} -h {db.private_ip} -u application application -e {shlex.quote(sql)}"
         )
 
+    def sign(self, request: str, machine: Machine, client: bool, days: int = fleet_ca.LEAF_DAYS) -> str:
+        """A leaf for ``machine``'s name and private address, signed by this operator's fleet CA
+        as a run would sign it (``days``: shorter to try renewal)."""
+        with mock.patch.dict(os.environ, {"HARDENING_SECRETS_DIR": str(self.secrets)}):
+            return fleet_ca.sign(request, [machine.name], [machine.private_ip], client, keys=self.ca_keys, days=days)
+
     def client_certificate(self, machine: Machine, folder: str = "/root/fleet-client") -> tuple[str, str, str]:
         """A fleet CA client certificate for ``machine`` (which no deploy set up), made here and
         copied there with the trust bundle; returns the files as ``app_query`` takes them."""
         key = ec.generate_private_key(ec.SECP256R1())
         request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
-        with mock.patch.dict(os.environ, {"HARDENING_SECRETS_DIR": str(self.secrets)}):
-            leaf = fleet_ca.sign(
-                request.public_bytes(serialization.Encoding.PEM).decode(),
-                [machine.name],
-                [machine.private_ip],
-                client=True,
-                keys=self.ca_keys,
-            )
-            bundle = fleet_ca.trust_bundle(self.ca_keys)
+        leaf = self.sign(request.public_bytes(serialization.Encoding.PEM).decode(), machine, client=True)
+        bundle = fleet_ca.trust_bundle(self.ca_keys)  # public files only: no store needed
         private = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode()

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import shlex
 import socket
 import threading
 import time
-from unittest import mock
 
 import pytest
 from cryptography import x509
@@ -19,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from harness.operator import ADMIN, APP_TLS, DEPLOYS
-from pyinfra_hardening import database, fleet_ca
+from pyinfra_hardening import database
 from pyinfra_hardening.application import DEFAULT_CONFIG_DIR
 
 CONFIG = f"{DEFAULT_CONFIG_DIR}/production.env"
@@ -196,8 +194,7 @@ def test_a_leaf_close_to_expiry_is_renewed_and_mariadb_loads_it_without_a_restar
     db = deployment.machines["db"]
     started = db.check("systemctl show -P ExecMainStartTimestampMonotonic mariadb")
     request = db.check(f"openssl req -new -key {database.SERVER_KEY} -subj /CN=db")
-    with mock.patch.dict(os.environ, {"HARDENING_SECRETS_DIR": str(operator.secrets)}):
-        short = fleet_ca.sign(request, [db.name], [db.private_ip], client=False, keys=operator.ca_keys, days=10)
+    short = operator.sign(request, db, client=False, days=10)
     db.exec(f"cat > {database.SERVER_CERTIFICATE}", stdin=short)
 
     rerun = operator.pyinfra(deployment.admin_inventory, DEPLOYS["db"])

@@ -71,7 +71,9 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
     app_drops = operator.app_query(app, db, "DROP TABLE notes").returncode == 0
     over_tls = operator.app_query(app, db, "SHOW SESSION STATUS LIKE 'Ssl_version'").stdout.split()
     plaintext = operator.app_query(app, db, "SELECT 1", tls=None)
-    config_private = app.exec(f"runuser -u nobody -- cat {DEFAULT_CONFIG_DIR}/production.env").returncode != 0
+    config_private = (
+        "Permission denied" in app.exec(f"runuser -u nobody -- cat {DEFAULT_CONFIG_DIR}/production.env").stderr
+    )
     root_over_tls = app.exec(
         f"mariadb --ssl-ca={APP_TLS[0]} --ssl-verify-server-cert -h {db.private_ip} -u root -e 'SELECT 1'"
     )

@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 CANARY_VENV := .venv-paramiko5
 RELEASES := debian12 debian13
 
-.PHONY: demo test unit integration lint docs paramiko5-canary bench engine images clean
+.PHONY: demo test unit integration judges lint docs paramiko5-canary bench engine images clean
 
 $(CANARY_VENV)/.installed: pyproject.toml
 	rm -rf $(CANARY_VENV)
@@ -55,6 +55,10 @@ docs: $(VENV)/.installed
 # the lockout faults, with paramiko 5.1.
 paramiko5-canary: $(CANARY_VENV)/.installed images
 	$(CANARY_VENV)/bin/python -m pytest tests/integration/test_ssh.py tests/integration/test_ssh_lockout.py
+
+# The slow judges, not in `make test`: testssl.sh's full scan and grade of the TLS front.
+judges: $(VENV)/.installed images
+	$(PYTHON) -m pytest tests/judges
 
 unit: $(VENV)/.installed
 	$(PYTHON) -m pytest -m unit

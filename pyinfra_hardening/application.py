@@ -129,6 +129,13 @@ def application_user() -> None:
     locked_system_account(app_user, "/nonexistent", "Application user")
 
 
+def config_directory(settings: ApplicationSettings) -> OperationMeta:
+    """``app_config_dir``, ``app_user``'s alone (700): the config and the application's keys."""
+    directory, user = settings.app_config_dir, settings.app_user
+    compat.announce_reads([(Directory, {"path": directory})])
+    return files.directory(name=f"{directory} is {user}'s alone", path=directory, user=user, group=user, mode="700")
+
+
 @deploy("Application production config")
 def production_config() -> OperationMeta | None:
     """
@@ -156,8 +163,7 @@ def production_config() -> OperationMeta | None:
     assert private_ip is not None
     user, directory = settings.app_user, settings.app_config_dir
     key, certificate = posixpath.join(directory, CLIENT_KEY), posixpath.join(directory, CLIENT_CERTIFICATE)
-    compat.announce_reads([(Directory, {"path": directory})])
-    files.directory(name=f"{directory} is {user}'s alone", path=directory, user=user, group=user, mode="700")
+    config_directory(settings)
     fleet_tls.host_certificate(key, certificate, user, private_ip, client=True, certificate_mode="400")
 
     def content() -> str:
@@ -192,7 +198,7 @@ def production_config() -> OperationMeta | None:
 
 
 @deploy("Application service")
-def application_service(config: OperationMeta | None = None) -> None:
+def application_service(config: OperationMeta | None = None, certificate: OperationMeta | None = None) -> None:
     """
     With ``app_command`` set, the systemd service ``application.service`` that runs it as
     ``app_user``, sandboxed: no new privileges, no capabilities, the system read-only, a
@@ -202,6 +208,8 @@ def application_service(config: OperationMeta | None = None) -> None:
 
     + config: the production config's operation (``production_config()``): the service restarts
       when it changed
+    + certificate: the operation of the certificate it serves TLS with
+      (``tls_front.application_certificate()``): likewise
 
     Example:
 
@@ -227,8 +235,8 @@ def application_service(config: OperationMeta | None = None) -> None:
     systemd.daemon_reload(name="systemd reads the application's unit", _if=any_changed(unit))
     services.unit_running(name="The application runs", unit="application")
     systemd.service(
-        name="Restart the application (new unit or config)",
+        name="Restart the application (new unit, config or certificate)",
         service="application",
         restarted=True,
-        _if=any_changed(*(operation for operation in (unit, config) if operation is not None)),
+        _if=any_changed(*(operation for operation in (unit, config, certificate) if operation is not None)),
     )

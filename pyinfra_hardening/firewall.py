@@ -34,6 +34,7 @@ from .managed_files import candidate_path, print_diff, render, sha256_of, upload
 from .packages import ensure_packages
 from .settings import Problem, settings_for, validated
 from .ssh import open_transport
+from .tls_front import FRONT_PORTS, TlsFrontSettings
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -77,14 +78,15 @@ class FirewallSettings(HostSettings):
     ] = Field(
         [80, 443, 3000, 3003],
         json_schema_extra=documented_in("app_servers"),
-        description="TCP ports the application serves to everyone, besides SSH (guide 3.11)",
+        description="with tls_front = False: TCP ports the application serves to everyone, besides SSH (guide "
+        "3.11); with the front on, 80 and 443 alone are public",
     )
     app_port_redirects: Annotated[
         dict[Port, Port], described("must map a public port to the application's port, like {80: 3000, 443: 3003}")
     ] = Field(
         {80: 3000, 443: 3003},
         json_schema_extra=documented_in("app_servers"),
-        description="public ports sent on to the unprivileged application (guide 3.11)",
+        description="with tls_front = False: public ports sent on to the unprivileged application (guide 3.11)",
     )
 
     @field_validator("app_tcp_ports")
@@ -101,6 +103,8 @@ class FirewallSettings(HostSettings):
         if not self.firewall:
             return problems
         problems += access_rules.peers_need_private_ip(host)
+        if behind_front(host):
+            return problems
         closed = [
             f"{public} -> {private}"
             for public, private in self.app_port_redirects.items()
@@ -134,21 +138,42 @@ class FirewallSettings(HostSettings):
                     "the database's port (database_port), which only app servers may reach"
                 )
         problems = []
-        for key, ports in (
-            ("app_tcp_ports", [port for port in self.app_tcp_ports if port not in ssh_ports]),
-            ("app_port_redirects", [*self.app_port_redirects, *self.app_port_redirects.values()]),
+        public, redirects = application_ports(host, self)
+        if behind_front(host):  # nginx cannot listen where sshd does
+            ports_key: tuple[str, object] = ("tls_front", True)
+        else:
+            ports_key, public = ("app_tcp_ports", public), [port for port in public if port not in ssh_ports]
+        for (key, value), ports in (
+            (ports_key, public),
+            (("app_port_redirects", redirects), [*redirects, *redirects.values()]),
         ):
             for port in sorted(set(ports) & set(claimed)):
                 problems.append(
                     Problem(
                         host.name,
                         key,
-                        getattr(self, key),
+                        value,
                         f"makes port {port} public, but it is {claimed[port]}",
                         "use another port for the application, or move that service",
                     )
                 )
         return problems
+
+
+def behind_front(host: Host) -> bool:
+    """Whether the host is an app server whose application is behind the TLS front (its data
+    valid: TlsFrontSettings reports its own problems)."""
+    front = validated(host, TlsFrontSettings, in_use=False)[0]
+    return APP_SERVERS in host.groups and front is not None and front.tls_front
+
+
+def application_ports(host: Host, settings: FirewallSettings) -> tuple[list[int], dict[int, int]]:
+    """What an app server serves to everyone, and the redirects among those ports: with the TLS
+    front on, its 80 and 443 alone (the application is reached through it, on loopback); else
+    ``app_tcp_ports`` and ``app_port_redirects`` (the guide's model)."""
+    if behind_front(host):
+        return list(FRONT_PORTS), {}
+    return settings.app_tcp_ports, settings.app_port_redirects
 
 
 # --- what is open to whom ------------------------------------------------------------------------
@@ -172,11 +197,12 @@ def plan_for(host: Host) -> FirewallPlan:
     settings = settings_for(host, FirewallSettings)
     roles = fleet.roles_of(host)
     database_port = settings_for(host, DatabaseSettings).database_port if DB_SERVERS in roles else 0
+    public, redirects = application_ports(host, settings)
     return FirewallPlan(
         roles,
         tuple(settings.admin_cidrs),
-        tuple(settings.app_tcp_ports),
-        tuple(sorted(settings.app_port_redirects.items())),
+        tuple(public),
+        tuple(sorted(redirects.items())),
         database_port,
         fleet.private_ips(host.inventory, APP_SERVERS),
         fleet.private_ips(host.inventory, DB_SERVERS),

@@ -103,6 +103,20 @@ def _same_key(certificate: str | None, request: str | None) -> bool:
     return held.public_bytes(serialization.Encoding.DER, spki) == asked.public_bytes(serialization.Encoding.DER, spki)
 
 
+def alternative_names(certificate: str | None) -> tuple[set[str], set[str]]:
+    """The DNS names and IP addresses a PEM certificate is for (none when unreadable)."""
+    if not certificate:
+        return set(), set()
+    try:
+        extension = x509.load_pem_x509_certificate(certificate.encode()).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        )
+    except (ValueError, x509.ExtensionNotFound):
+        return set(), set()
+    names = extension.value
+    return set(names.get_values_for_type(x509.DNSName)), {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
+
+
 @compat.announces_reads(
     lambda key, certificate, **_: [
         (PrivateKeyPresent, {"path": key}),
@@ -144,8 +158,15 @@ def leaf_certificate(
         made = True
     current = host.get_fact(Certificate, path=certificate)
     request = host.get_fact(CertificateRequest, key=key)
-    if not made and _same_key(current, request) and not fleet_ca.needs_renewal(current, Path(ca_keys)):
-        host.noop(f"{certificate} is the fleet CA's, for this key, with 30 days or more left")
+    # Compared as the signer writes them (addresses in their compressed form).
+    wanted = (set(names), {str(ipaddress.ip_address(address)) for address in addresses})
+    if (
+        not made
+        and _same_key(current, request)
+        and alternative_names(current) == wanted
+        and not fleet_ca.needs_renewal(current, Path(ca_keys))
+    ):
+        host.noop(f"{certificate} is the fleet CA's, for this key and these names, with 30 days or more left")
         return
     if request is None:
         raise OperationError(f"no certificate request could be made from {key}: is it an EC key root can read?")

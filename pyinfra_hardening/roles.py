@@ -29,6 +29,7 @@ from . import (
     ssh,
     sudo,
     timesync,
+    tls_front,
 )
 from .data_types import HostSettings
 from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, FleetSettings
@@ -52,7 +53,7 @@ BASELINE: list[type[HostSettings]] = [
 # Each role's deploy (a function below) and the group it acts on.
 ROLE_DEPLOYS = {"app_server": APP_SERVERS, "db_server": DB_SERVERS, "backup_server": BACKUP_SERVERS}
 ROLE_SETTINGS: dict[str, list[type[HostSettings]]] = {
-    APP_SERVERS: [*BASELINE, application.ApplicationSettings],
+    APP_SERVERS: [*BASELINE, application.ApplicationSettings, tls_front.TlsFrontSettings],
     DB_SERVERS: [*BASELINE, fleet_tls.FleetTlsSettings, database.DatabaseSettings, backups.BackupSettings],
     BACKUP_SERVERS: [*BASELINE, backups.DropBoxSettings],
 }
@@ -163,17 +164,22 @@ def app_server() -> None:
     """
     The application server: the baseline, the locked application user (guide 4.1), its
     production config with a client certificate for the database (4.2, 4.5), its sandboxed
-    service (with ``app_command``) and a firewall open
-    to SSH and the application's ports, 80/443 redirected (3.11). Acts on the hosts of the
-    ``app_servers`` group only, like every role on its own group.
+    service (with ``app_command``), a firewall open to SSH and the public ports (3.11), and the
+    nginx TLS front on 80/443 with its certificate (4.2; with ``tls_front = False``: the
+    application's ports, 80/443 redirected to them, and a certificate for the application).
+    Acts on the hosts of the ``app_servers`` group only, like every role on its own group.
     """
     check_roles(run_hosts(host.inventory))
     if APP_SERVERS not in host.groups:
         return
     baseline()
     application.application_user()
-    application.application_service(config=application.production_config())
+    config = application.production_config()
+    application.application_service(config=config, certificate=tls_front.application_certificate())
+    tls_front.front_packages(settings_for(host, tls_front.TlsFrontSettings))
     firewall.firewall()
+    # After the firewall: the ACME CA's challenge reaches port 80 only once it is open to nginx.
+    tls_front.public_tls()
     sudo.lock_sudo()  # last: may end passwordless sudo for the user connected as
 
 

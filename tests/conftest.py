@@ -29,7 +29,8 @@ def docker_client():
 
 
 def pytest_collection_modifyitems(items):
-    """Tests under tests/integration need Docker; the rest are unit tests."""
+    """Tests under tests/integration (and the slow judges of tests/judges) need Docker; the rest
+    are unit tests."""
     for item in items:
-        kind = "integration" if "integration" in item.path.parts else "unit"
+        kind = "integration" if {"integration", "judges"} & set(item.path.parts) else "unit"
         item.add_marker(getattr(pytest.mark, kind))

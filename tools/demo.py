@@ -29,6 +29,8 @@ from harness.operator import ADMIN, ALERT_EMAIL, APP_TLS, DEPLOYS, ROLE_GROUPS, 
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
 from harness.sinks import SMTP_PORT, Sinks, send_alerts_to, start_sinks  # noqa: E402
 from harness.ssh import key_only, login  # noqa: E402
+from harness.tls_client import https_headers, served_certificate  # noqa: E402
+from pyinfra_hardening import fleet_ca  # noqa: E402
 from pyinfra_hardening.application import DEFAULT_CONFIG_DIR  # noqa: E402
 
 
@@ -53,7 +55,7 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
     """Each control, checked from outside the way a user or an attacker would meet it."""
     app, db, backup = machines["app"], machines["db"], machines["backup"]
     logged_in_at = time.time()
-    app.serve(3000)  # a stand-in for the application
+    app.serve_http(3000)  # a stand-in for the application, behind the TLS front
     with login(app, ADMIN, key=operator.admin_key, totp_secret=operator.totp_secret(ADMIN)) as session:
         key_login = session.run("true").status == 0
         sudo_without_password = session.run("sudo -n true").status == 0
@@ -79,6 +81,13 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
     )
     backup_ran = db.exec("/usr/local/sbin/db-backup").returncode == 0
     restored = restore_newest_backup(operator, db, backup)
+    # The front's certificate is the fleet CA's (tls_certificates = 'internal', the default), for
+    # the app server's address: verified here as a browser that trusts that CA would.
+    fleet_ca_file = operator.home / "fleet-ca.pem"
+    fleet_ca_file.write_text(fleet_ca.trust_bundle(operator.ca_keys))
+    leaf = served_certificate(app.private_ip, app.private_ip, fleet_ca_file)
+    redirect = outsider.http_get(app.private_ip, 80, "/login?next=/")
+    hsts = https_headers(app.private_ip, app.private_ip, fleet_ca_file).get("strict-transport-security")
     return [
         (f"{ADMIN} logs in with her SSH key and a TOTP code", key_login),
         (f"{ADMIN}'s key alone is not enough", not key_alone),
@@ -108,7 +117,17 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
         ("root cannot log in to MariaDB over the network", "Access denied" in root_over_tls.stderr),
         ("the database port drops another machine on the network", outsider.reach(db.private_ip, 3306) is None),
         ("SSH to the database server from that machine is dropped", outsider.reach(db.private_ip, 22) is None),
-        ("port 80 on the app server reaches the application on 3000", outsider.reach(app.private_ip, 80) == "app:3000"),
+        (
+            "https:// on the app server serves a fleet CA certificate for its address, for 90 days or fewer",
+            (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days <= 90,
+        ),
+        (
+            "http:// answers only a 301 to the same path on https://",
+            redirect is not None
+            and (redirect[0], redirect[1].get("location")) == (301, f"https://{app.private_ip}/login?next=/"),
+        ),
+        ("https:// tells browsers to keep to https for two years (HSTS)", hsts == "max-age=63072000"),
+        ("the application's own port 3000 drops that machine", outsider.http_get(app.private_ip, 3000) is None),
         ("over IPv6 the database server is shut too", outsider.reach(db.private_ipv6, 22) is None),
         ("the nightly backup job runs and copies its encrypted pair to the backup server", backup_ran),
         ("that backup, decrypted on the operator's machine, restores both rows", restored),

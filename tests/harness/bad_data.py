@@ -236,6 +236,8 @@ def on(host: str, id: str, data: str, key: str, words: str, on_host: bool = Fals
 
 
 INTEGER = "must be a whole number"
+NO_FRONT = "tls_front = False\n"
+ACME = "tls_certificates = 'acme'\ntls_names = ['www.example.test']\n"
 BOOL = "must be True or False"
 LOGIN = "must be a lowercase login name"
 CONTROL = "which could add a line or hide a difference"
@@ -551,16 +553,48 @@ CASES: list[Case] = [
     app("app-ports-string", "app_tcp_ports = '80,443'", "app_tcp_ports", "list of TCP ports"),
     app("app-ports-out-of-range", "app_tcp_ports = [80, 70000]", "app_tcp_ports", "from 1 to 65535"),
     app("app-ports-twice", "app_tcp_ports = [80, 80, 443, 3000, 3003]", "app_tcp_ports", "twice"),
-    app("redirect-into-closed-port", "app_port_redirects = {80: 8080}", "app_port_redirects", "leaves closed"),
+    # The redirects are the guide's model, used with the TLS front off.
+    app(
+        "redirect-into-closed-port",
+        f"{NO_FRONT}app_port_redirects = {{80: 8080}}",
+        "app_port_redirects",
+        "leaves closed",
+    ),
     app(
         "redirect-to-ssh",
-        "app_tcp_ports = [80, 443, 3000, 3003, 22]\napp_port_redirects = {80: 22}",
+        f"{NO_FRONT}app_tcp_ports = [80, 443, 3000, 3003, 22]\napp_port_redirects = {{80: 22}}",
         "app_port_redirects",
         "sshd's port",
         on_host=True,
     ),
-    app("redirect-from-ssh", "app_port_redirects = {22: 3000, 443: 3003}", "app_port_redirects", "sshd's port", True),
+    app(
+        "redirect-from-ssh",
+        f"{NO_FRONT}app_port_redirects = {{22: 3000, 443: 3003}}",
+        "app_port_redirects",
+        "sshd's port",
+        True,
+    ),
     app("redirect-string-ports", "app_port_redirects = {'80': '3000'}", "app_port_redirects", INTEGER),
+    # --- public TLS -----------------------------------------------------------------------------
+    app("tls-front-string", "tls_front = 'on'", "tls_front", BOOL),
+    app("tls-profile-old", "tls_profile = 'old'", "tls_profile", "must be one of"),
+    app("tls-certificates-letsencrypt", "tls_certificates = 'letsencrypt'", "tls_certificates", "must be one of"),
+    app("acme-without-names", f"{ACME}tls_names = []", "tls_names", "is empty"),
+    app("acme-single-label-name", f"{ACME}tls_names = ['intranet']", "tls_names", "no dot"),
+    app("acme-without-the-front", f"{NO_FRONT}{ACME}", "tls_certificates", "needs the front"),
+    app("tls-names-wildcard", "tls_names = ['*.example.test']", "tls_names", "lowercase DNS name"),
+    app("tls-names-a-string", "tls_names = 'www.example.test'", "tls_names", "must be a list"),
+    app("tls-names-injection", "tls_names = ['www.example.test; return 200']", "tls_names", "lowercase DNS name"),
+    app("tls-names-newline", "tls_names = ['www.example.test\\nevil']", "tls_names", CONTROL),
+    app("acme-email-not-an-address", "acme_email = 'ops'", "acme_email", "email address"),
+    app("acme-server-plain-http", "acme_server = 'http://acme.example.test/dir'", "acme_server", "https://"),
+    app("acme-server-quote", 'acme_server = "https://acme.example.test/dir\'"', "acme_server", "https://"),
+    app("acme-bundle-missing", f"{ACME}acme_ca_bundle = '/nonexistent/ca.pem'", "acme_ca_bundle", "readable PEM"),
+    app("app-port-is-the-fronts", "app_port = 443", "app_port", "front's own ports"),
+    app("app-port-a-string", "app_port = '3000'", "app_port", INTEGER),
+    app("hsts-beyond-two-years", "hsts_max_age = 999999999", "hsts_max_age", "from 0 to 63072000"),
+    app("hsts-preload-short", "hsts_preload = True\nhsts_max_age = 86400", "hsts_max_age", "preload"),
+    app("hsts-preload-string", "hsts_preload = 'yes'", "hsts_preload", BOOL),
     # --- application ----------------------------------------------------------------------------
     app("app-user-root", "app_user = 'root'", "app_user", "system account"),
     app("app-user-www-data", "app_user = 'www-data'", "app_user", "system account"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import socket
 import subprocess
@@ -74,6 +75,31 @@ class Machine:
         """Answer every TCP connection to ``port`` (IPv4 and IPv6, or IPv6 alone) with
         ``<hostname>:<port>``."""
         self.check(f"setsid python3 -c {shlex.quote(_SERVER)} {port} {int(ipv6_only)} >/dev/null 2>&1 < /dev/null &")
+
+    def serve_http(self, port: int) -> None:
+        """A stand-in web application: Python's file server on ``port`` (IPv4 and IPv6), answering
+        200 with a listing of an empty folder, once it is up."""
+        self.check(
+            "mkdir -p /srv/stand-in && setsid python3 -m http.server "
+            f"{port} --bind :: --directory /srv/stand-in >/dev/null 2>&1 < /dev/null &"
+        )
+        for _ in range(40):
+            if self.http_get("127.0.0.1", port) is not None:
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"the stand-in web application on {self.name}:{port} did not start")
+
+    def http_get(self, address: str, port: int, path: str = "/", host: str | None = None) -> tuple[int, dict] | None:
+        """The status and headers a plain-HTTP GET of ``path`` gets from this machine (redirects
+        not followed); None if nothing answers."""
+        answer = self.exec(
+            f"python3 -c {shlex.quote(_HTTP_CLIENT)} {shlex.quote(address)} {port} {shlex.quote(path)} "
+            f"{shlex.quote(host or address)}"
+        ).stdout.strip()
+        if not answer:
+            return None
+        status, headers = json.loads(answer)
+        return status, {name.lower(): value for name, value in headers}
 
     def reach(self, address: str, port: int, timeout: float = 3) -> str | None:
         """What a listener at ``address``:``port`` answers this machine; None if nothing does."""
@@ -153,6 +179,17 @@ import socket, sys
 try:
     with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])) as connection:
         print(connection.recv(100).decode(errors="replace").strip())
+except OSError:
+    pass
+"""
+
+_HTTP_CLIENT = """
+import http.client, json, sys
+try:
+    connection = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=3)
+    connection.request("GET", sys.argv[3], headers={"Host": sys.argv[4]})
+    response = connection.getresponse()
+    print(json.dumps([response.status, response.getheaders()]))
 except OSError:
     pass
 """

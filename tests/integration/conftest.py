@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.acme import PUBLIC_NAME, AcmeCa, start_acme_ca
 from harness.containers import RELEASES, Fleet, Machine, build_images
 from harness.operator import ADMIN, DB_BACKUP_KEEP, DEPLOYS, OFFSITE_BACKUP_KEEP, ROLE_GROUPS, Operator, Run
 from harness.provider import act_like_a_provider_image, fingerprint
@@ -24,6 +25,7 @@ class Deployment:
     release: str
     machines: dict[str, Machine]
     outsider: Machine  # on the same network, in no inventory; runs the mail and webhook sinks
+    acme: AcmeCa  # the ACME CA the app server's front gets its certificate from
     sinks: Sinks
     rejected: Run  # a run with a typo in group data
     untouched_by_rejected: bool
@@ -52,8 +54,20 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
             {"alert_ignore_addresses": [outsider.operator_address], "offsite_backup_keep": OFFSITE_BACKUP_KEEP},
         )
         operator.write_group_data("db_servers", {"backup_keep": DB_BACKUP_KEEP})
-        # The application, as a service of its own: a stand-in that only waits.
-        operator.write_group_data("app_servers", {"app_command": APP_COMMAND})
+        acme = start_acme_ca(fleet.start("acme", operator.root_public_key), operator, answers_for=machines["app"])
+        # The application, as a service of its own: a stand-in that only waits; its front's
+        # certificate from the ACME CA, as Let's Encrypt's would come in production.
+        operator.write_group_data(
+            "app_servers",
+            {
+                "app_command": APP_COMMAND,
+                "tls_certificates": "acme",
+                "tls_names": [PUBLIC_NAME],
+                "acme_email": "ops@fleet.test",
+                "acme_server": acme.directory,
+                "acme_ca_bundle": str(acme.listener_ca),
+            },
+        )
         inventory = operator.inventory(machines, name=f"inventory-{release}")
         before = {role: fingerprint(machine) for role, machine in machines.items()}
 
@@ -77,6 +91,7 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
             release,
             machines,
             outsider,
+            acme,
             sinks,
             rejected,
             untouched_by_rejected,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from harness.operator import ADMIN_PASSWORD, DEPLOYS, ROLE_GROUPS, SMTP_PASSWORD, Operator
@@ -47,7 +49,10 @@ def test_dry_run_shows_each_file_change_as_a_diff_and_changes_nothing(deployment
     assert "Will create /etc/iptables/rules.v4" in dry.output
     app_ip = deployment.machines["app"].private_ip
     assert f"+ -A TCP -s {app_ip}/32 -p tcp --dport 3306 -j ACCEPT" in dry.output
-    assert "+ -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3000" in dry.output
+    assert "+ -A TCP -p tcp --dport 443 -j ACCEPT" in dry.output and "REDIRECT" not in dry.output
+    # The front's config, and the certificate certbot would be asked for.
+    assert re.search(r"^\s*\+\s+ssl_protocols TLSv1\.2 TLSv1\.3;$", dry.output, re.M)
+    assert "Will create /etc/nginx/nginx.conf" in dry.output
     db_ip = deployment.machines["db"].private_ip
     assert f"+ bind-address = {db_ip}" in dry.output
     assert "+ Match User db-backup" in dry.output

@@ -14,14 +14,19 @@ from pyinfra_hardening import firewall
 DATABASE_PORT = 3306
 UNLISTED_PORT = 8080
 APP_PORTS = (3000, 3003)
+# The port the TLS front proxies to, where a real HTTP server stands in for the application (a
+# bare line in answer would reach clients as an HTTP/0.9 reply, without the front's headers).
+APP_PORT = 3000
 
 
 @pytest.fixture(scope="module")
 def listening(deployment):
     """Listeners on the application's ports, the database port, and a port no rule opens."""
     machines = deployment.machines
+    machines["app"].serve_http(APP_PORT)
     for port in (*APP_PORTS, UNLISTED_PORT):
-        machines["app"].serve(port)
+        if port != APP_PORT:
+            machines["app"].serve(port)
     machines["db"].serve(UNLISTED_PORT)
     # MariaDB listens on the private IPv4 address only; this stands in for it on IPv6.
     machines["db"].serve(DATABASE_PORT, ipv6_only=True)
@@ -57,10 +62,21 @@ def test_ssh_to_the_backup_server_comes_only_from_the_database_server(deployment
     assert deployment.outsider.reach(backup.private_ip, 22) is None
 
 
-def test_the_standard_web_ports_reach_the_application_ports(deployment, listening):
+def test_behind_the_front_the_web_ports_are_nginxs_and_the_applications_own_are_closed(deployment, listening):
     app = listening["app"]
-    assert deployment.outsider.reach(app.private_ip, 80) == "app:3000"
-    assert deployment.outsider.reach(app.private_ip, 443) == "app:3003"
+    # Both listen on every address: from inside the host they answer.
+    assert app.reach("127.0.0.1", 3003) == "app:3003"
+    assert app.http_get("::1", APP_PORT) is not None
+    for address in (app.private_ip, app.private_ipv6):
+        assert deployment.outsider.reach(address, 3003) is None
+        assert deployment.outsider.http_get(address, APP_PORT) is None
+    assert front_answers(deployment.outsider, app.private_ip)
+
+
+def front_answers(client, address: str) -> bool:
+    """nginx's redirect to https, not the application's own answer, comes back from port 80."""
+    answer = client.http_get(address, 80)
+    return answer is not None and answer[0] == 301
 
 
 def test_admin_cidrs_narrow_ssh_on_the_app_server_to_the_operators(deployment, listening):
@@ -76,8 +92,7 @@ def test_a_port_no_rule_opens_is_dropped(deployment, listening):
 def test_ipv6_follows_the_same_policy(deployment, listening):
     app, db = listening["app"], listening["db"]
     # Open ports answer over IPv6 too, so the closed ones below are closed by the rules.
-    assert deployment.outsider.reach(app.private_ipv6, 3000) == "app:3000"
-    assert deployment.outsider.reach(app.private_ipv6, 80) == "app:3000"
+    assert front_answers(deployment.outsider, app.private_ipv6)
     assert deployment.outsider.reach(app.private_ipv6, UNLISTED_PORT) is None
     # The app server is admitted by its IPv4 address only: over IPv6 the database stays shut.
     assert app.reach(db.private_ipv6, DATABASE_PORT) is None
@@ -93,7 +108,8 @@ def test_the_rules_come_back_when_netfilter_persistent_restarts(deployment, list
     app.check("systemctl restart netfilter-persistent")
 
     assert deployment.outsider.reach(app.private_ip, UNLISTED_PORT) is None
-    assert deployment.outsider.reach(app.private_ip, 80) == "app:3000"
+    assert deployment.outsider.http_get(app.private_ip, APP_PORT) is None
+    assert front_answers(deployment.outsider, app.private_ip)
     live = app.check(f"{firewall.live_rules(4, ('filter', 'nat'))} | sha256sum | cut -c1-64")
     assert live == applied, "after a reboot's reload the live rules are exactly the applied ones"
 

@@ -78,8 +78,15 @@ def test_the_backup_server_admits_ssh_from_the_database_servers_only(inventory):
     assert accepted(rules(backup, 4)) == [("10.0.0.21/32", 22)]
 
 
-def test_the_app_server_serves_everyone_and_redirects_the_standard_ports(inventory):
+def test_behind_the_tls_front_only_ssh_80_and_443_are_public_and_nothing_is_redirected(inventory):
     app = validate_inventory(inventory())["app1"]
+    for family in (4, 6):
+        assert accepted(rules(app, family)) == [(None, 22), (None, 80), (None, 443)]
+        assert "REDIRECT" not in rules(app, family)
+
+
+def test_without_the_front_the_app_server_serves_its_ports_and_redirects_the_standard_ones(inventory):
+    app = validate_inventory(inventory({"tls_front": False}))["app1"]
     for family in (4, 6):
         assert accepted(rules(app, family)) == [(None, 22), (None, 80), (None, 443), (None, 3000), (None, 3003)]
         assert re.findall(r"--dport (\d+) -j REDIRECT --to-ports (\d+)", rules(app, family)) == [
@@ -127,7 +134,7 @@ def test_the_fingerprinted_tables_are_the_ones_the_file_replaces(inventory):
 
 BAD_FIREWALL_DATA = [
     # (host data of app1, key named, words of the explanation)
-    ({"app_tcp_ports": [80, 443]}, "app_port_redirects", "would be dropped"),
+    ({"tls_front": False, "app_tcp_ports": [80, 443]}, "app_port_redirects", "would be dropped"),
     ({"app_tcp_ports": [80, 80, 3000, 3003]}, "app_tcp_ports", "twice"),
     ({"app_tcp_ports": [0]}, "app_tcp_ports", "from 1 to 65535"),
     ({"app_tcp_ports": "80,443"}, "app_tcp_ports", "must be a list"),

@@ -67,9 +67,22 @@ def test_a_valid_leaf_for_the_hosts_key_is_left_alone():
     assert not outcome.changes and "30 days or more left" in (outcome.noop or "")
 
 
+@pytest.mark.parametrize(
+    "names, addresses", [(["db1", "db1.internal"], ["10.0.0.21"]), (["db1"], [])], ids=["other-name", "no-address"]
+)
+def test_a_leaf_for_other_names_is_issued_again_for_the_ones_in_data(names, addresses):
+    request = request_for_new_key()
+    leaf = fleet_ca.sign(request, names, addresses, client=False)
+    outcome = run_operation(leaf_certificate, facts(True, leaf, request), **ARGUMENTS)
+    new_leaf = x509.load_pem_x509_certificate(outcome.uploads[candidate_path(CERT)].encode())
+    alternative = new_leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert alternative.get_values_for_type(x509.DNSName) == ["db1"]
+    assert [str(ip) for ip in alternative.get_values_for_type(x509.IPAddress)] == ["10.0.0.21"]
+
+
 def test_a_leaf_is_issued_again_under_a_new_signer_or_for_a_new_key():
     request = request_for_new_key()
-    leaf = fleet_ca.sign(request, ["db1"], [], client=False)
+    leaf = fleet_ca.sign(request, ["db1"], ["10.0.0.21"], client=False)
     for_another_key = run_operation(leaf_certificate, facts(True, leaf, request_for_new_key()), **ARGUMENTS)
     assert candidate_path(CERT) in for_another_key.uploads
     fleet_ca.introduce()

@@ -343,7 +343,7 @@ def test_a_probe_key_must_load_and_be_the_probe_admins(tmp_path):
 
 
 def test_a_host_with_both_roles_never_makes_the_database_port_public(secret_store, backup_key_pair):
-    data = {"admin_users": ADMINS, **ALERTS, "app_tcp_ports": [80, 443, 3000, 3003, 3306]}
+    data = {"admin_users": ADMINS, **ALERTS, "tls_front": False, "app_tcp_ports": [80, 443, 3000, 3003, 3306]}
     hosts = [("both1", {"private_ip": "10.0.0.11"})]
     inventory = Inventory((hosts, data), app_servers=(["both1"], {}), db_servers=(["both1"], {}))
     with pytest.raises(SettingsError) as error:

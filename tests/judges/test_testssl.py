@@ -1,0 +1,78 @@
+"""testssl.sh 3.2.1 (Debian 13's), which grades a server as SSL Labs does, against the app
+server's TLS front as a fresh Debian 13 VM gets it from the defaults (the fleet CA's
+certificate, trusted here through ``--add-ca``). Slow (a full scan): ``make judges``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.containers import Fleet, build_images
+from harness.operator import DEPLOYS, Operator
+from pyinfra_hardening import fleet_ca
+
+RELEASE = "debian13"
+REPORT = "/root/testssl.json"
+
+
+@pytest.fixture(scope="module")
+def findings(docker_client, tmp_path_factory, monkeypatch_module) -> list[dict]:
+    """testssl.sh's JSON findings for the front of a freshly hardened app server."""
+    build_images(RELEASE)
+    operator = Operator(tmp_path_factory.mktemp("operator"))
+    operator.host_data = {"login_alerts": False}
+    monkeypatch_module.setenv("HARDENING_SECRETS_DIR", str(operator.secrets))
+    fleet = Fleet(docker_client, RELEASE)
+    try:
+        app = fleet.start("app", operator.root_public_key)
+        judge = fleet.start("judge", operator.root_public_key)
+        judge.check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >/dev/null")
+        run = operator.pyinfra(operator.inventory({"app": app}), DEPLOYS["app"])
+        assert run.returncode == 0, run.output
+        # An application behind the front that answers 200 and sets no headers of its own.
+        app.serve_http(3000)
+        judge.exec("cat > /root/fleet-ca.pem", stdin=fleet_ca.trust_bundle(operator.ca_keys))
+        scan = judge.exec(
+            f"testssl --quiet --color 0 --warnings off --add-ca /root/fleet-ca.pem --jsonfile {REPORT} "
+            f"https://{app.private_ip}/"
+        )
+        report = judge.exec(f"cat {REPORT}").stdout
+        assert report, scan.stdout[-3000:] + scan.stderr[-2000:]
+        yield json.loads(report)
+    finally:
+        fleet.remove()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def finding(findings: list[dict], id: str) -> str | None:
+    return next((entry["finding"] for entry in findings if entry["id"] == id), None)
+
+
+def test_testssl_grades_the_front_a_plus_with_no_cap_or_warning(findings):
+    caps = [f"{entry['id']}: {entry['finding']}" for entry in findings if entry["id"].startswith("grade_cap")]
+    assert (finding(findings, "overall_grade"), caps) == ("A+", [])
+
+
+# What testssl reports that is not the front's doing, each for its reason.
+EXPLAINED = {
+    # About testssl's own OpenSSL, the client side.
+    "engine_problem",
+    # The fleet CA publishes no CRL or OCSP responder: its leaves live 90 days and are renewed
+    # by runs (as Let's Encrypt, which ended OCSP, relies on short lives).
+    "cert_revocation",
+}
+
+
+def test_testssl_finds_nothing_it_rates_above_low(findings):
+    serious = [
+        f"{entry['id']}: {entry['finding']}"
+        for entry in findings
+        if entry.get("severity") in ("MEDIUM", "HIGH", "CRITICAL", "WARN") and entry["id"] not in EXPLAINED
+    ]
+    assert not serious, "\n".join(serious)

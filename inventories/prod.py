@@ -1,4 +1,4 @@
-"""Example production inventory: one app server, one database server, one backup server.
+"""Example production inventory: an app server, a database server, a session store, a backup server.
 
 Replace the addresses with yours. `private_ip` is each host's address on the private network
 that the servers use to talk to each other (firewall and database rules are built from it).
@@ -11,6 +11,11 @@ app_servers = [
 
 db_servers = [
     ("db1.example.com", {"private_ip": "10.0.0.21"}),
+]
+
+# The session store (Redis). A database server may be one too: list it in both groups.
+cache_servers = [
+    ("cache1.example.com", {"private_ip": "10.0.0.26"}),
 ]
 
 backup_servers = [

@@ -156,10 +156,14 @@ def needs_private_ip(host: Host, why: str) -> list[Problem]:
 
 
 def peers_need_private_ip(host: Host) -> list[Problem]:
-    """The firewall of a database server admits app servers, and a backup server's admits
-    database servers, by their private addresses: those hosts need one."""
+    """The firewall of a database or cache server admits app servers, and a backup server's
+    admits database servers, by their private addresses: those hosts need one."""
     problems = []
-    for group, peers in ((fleet.APP_SERVERS, fleet.DB_SERVERS), (fleet.DB_SERVERS, fleet.BACKUP_SERVERS)):
+    for group, peers in (
+        (fleet.APP_SERVERS, fleet.DB_SERVERS),
+        (fleet.APP_SERVERS, fleet.CACHE_SERVERS),
+        (fleet.DB_SERVERS, fleet.BACKUP_SERVERS),
+    ):
         if group in host.groups and host.inventory.get_group(peers, []):
             problems += needs_private_ip(host, f"the {peers} firewall admits {group} only by their private address")
     return problems

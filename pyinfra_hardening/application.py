@@ -1,6 +1,7 @@
 """The application's side of an app server: the locked account it runs as (guide 4.1), and its
 production config, kept on the server and readable by that account alone (guide 4.5): where
-the database is, its credentials, and the fleet CA's files for a verified TLS connection (4.2)."""
+the database and the session store are, their credentials, and the fleet CA's files for
+verified TLS connections to both (4.2)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pyinfra.facts.files import Directory, File
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, compat, fleet, fleet_tls, secret_store, services
+from . import access_rules, compat, fleet, fleet_tls, secret_store, services, session_store
 from .accounts import AccountSettings, locked_system_account
 from .backups import ACCOUNT as BACKUP_ACCOUNT
 from .data_types import HostSettings, LoginName, RemoteDirectory, described, one_of
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIG_DIR = "/usr/local/application/config"
 CONFIG_FILES = {"env": "production.env", "json": "production.json"}
-# The password's place in each format, masked in diffs.
-PASSWORD_SECRETS = {"env": r"(?m)^DB_PASSWORD=(.+)$", "json": r'"password": "((?:[^"\\]|\\.)*)"'}
+# The passwords' places in each format, masked in diffs.
+PASSWORD_SECRETS = {"env": r"(?m)^(?:DB|REDIS)_PASSWORD=(.+)$", "json": r'"password": "((?:[^"\\]|\\.)*)"'}
 CLIENT_KEY, CLIENT_CERTIFICATE = "database-client.key", "database-client.pem"
 # What every .env reader (docker's env-file, systemd's EnvironmentFile, dotenv, a shell) reads
 # alike when unquoted: no quotes, spaces, $, backslashes or backticks.
@@ -85,25 +86,37 @@ class ApplicationSettings(HostSettings):
         if taken is not None:
             return [Problem(host.name, "app_user", self.app_user, taken, "give the application an account of its own")]
         problems = access_rules.existing_account_problems(host, "app_user", self.app_user, person=False)
-        db_host = database_server(host)
-        if db_host is None:
+        db_host, cache_host = database_server(host), session_store.session_store_server(host)
+        if db_host is None and cache_host is None:
             return problems
-        problems += access_rules.needs_private_ip(host, "the database admits the application by it")
-        problems += validated(db_host, DatabaseSettings, in_use=False)[1]
+        admitting = " and ".join(
+            name for name, peer in (("the database", db_host), ("the session store", cache_host)) if peer is not None
+        )
+        problems += access_rules.needs_private_ip(
+            host, f"{admitting} {'admits' if ' and ' not in admitting else 'admit'} the application by it"
+        )
         problems += validated(host, fleet_tls.FleetTlsSettings)[1]  # the client certificate's CA
-        password = stored(host, APP_DATABASE_PASSWORD, "app_config_format", self.app_config_format, problems)
-        if self.app_config_format == "env" and password is not None and not ENV_VALUE.match(password.reveal()):
-            problems.append(
-                Problem(
-                    host.name,
-                    "app_config_format",
-                    self.app_config_format,
-                    f"cannot carry the stored {APP_DATABASE_PASSWORD} as every .env reader reads it "
-                    "(it holds a quote, space, $, backslash, backtick or line break)",
-                    "use app_config_format = 'json', or store a password of A-Z a-z 0-9 . _ ~ + / = @ % : , - "
-                    "(delete it to have one generated), then re-run the db role before the app role",
+        secrets = []
+        if db_host is not None:
+            problems += validated(db_host, DatabaseSettings, in_use=False)[1]
+            secrets.append(APP_DATABASE_PASSWORD)
+        if cache_host is not None:
+            problems += validated(cache_host, session_store.SessionStoreSettings, in_use=False)[1]
+            secrets.append(session_store.APP_REDIS_PASSWORD)
+        for name in secrets:
+            password = stored(host, name, "app_config_format", self.app_config_format, problems)
+            if self.app_config_format == "env" and password is not None and not ENV_VALUE.match(password.reveal()):
+                problems.append(
+                    Problem(
+                        host.name,
+                        "app_config_format",
+                        self.app_config_format,
+                        f"cannot carry the stored {name} as every .env reader reads it "
+                        "(it holds a quote, space, $, backslash, backtick or line break)",
+                        "use app_config_format = 'json', or store a password of A-Z a-z 0-9 . _ ~ + / = @ % : , - "
+                        "(delete it to have one generated), then re-run the db or cache role before the app role",
+                    )
                 )
-            )
         return problems
 
 
@@ -136,14 +149,43 @@ def config_directory(settings: ApplicationSettings) -> OperationMeta:
     return files.directory(name=f"{directory} is {user}'s alone", path=directory, user=user, group=user, mode="700")
 
 
+def database_section(db_host: Host) -> dict[str, object]:
+    """The database's part of the production config (its password from the store)."""
+    database, _ = validated(db_host, DatabaseSettings, in_use=False)
+    assert database is not None  # ApplicationSettings.problems refuses the run otherwise
+    return {
+        "host": db_host.data.get("private_ip"),
+        "port": database.database_port,
+        "name": database.app_database,
+        "user": database.app_database_user,
+        "password": secret_store.generated(APP_DATABASE_PASSWORD, random_password, compat.executing()).reveal(),
+    }
+
+
+def session_store_section(cache_host: Host) -> dict[str, object]:
+    """The session store's part of the production config (its password from the store)."""
+    store, _ = validated(cache_host, session_store.SessionStoreSettings, in_use=False)
+    assert store is not None  # ApplicationSettings.problems refuses the run otherwise
+    password = secret_store.generated(session_store.APP_REDIS_PASSWORD, random_password, compat.executing())
+    return {
+        "host": cache_host.data.get("private_ip"),
+        "port": store.redis_port,
+        "user": store.redis_app_user,
+        "key_patterns": store.redis_app_keys,
+        "password": password.reveal(),
+    }
+
+
 @deploy("Application production config")
 def production_config() -> OperationMeta | None:
     """
     The application's production config in ``app_config_dir`` (guide 4.5): the database
-    server's private address, port, database, account and password (from the secret store), and
-    the paths of the fleet CA and of a client certificate for this app server (key made here).
+    server's private address, port, database, account and password, the session store's
+    address, port, user and password (passwords from the secret store), and the paths of the
+    fleet CA and of a client certificate for this app server (key made here), which both take.
     The folder is ``app_user``'s alone (700) and so is every file in it (400). Nothing when the
-    inventory has no db server. Returns the config file's operation (None without one).
+    inventory has neither a db server nor a cache server. Returns the config file's operation
+    (None without one).
 
     Example:
 
@@ -153,12 +195,10 @@ def production_config() -> OperationMeta | None:
         application.production_config()
     """
     settings = settings_for(host, ApplicationSettings)
-    db_host = database_server(host)
-    if db_host is None:
-        host.log("No db_servers in the inventory: no production config is written")
+    db_host, cache_host = database_server(host), session_store.session_store_server(host)
+    if db_host is None and cache_host is None:
+        host.log("No db_servers or cache_servers in the inventory: no production config is written")
         return None
-    database, _ = validated(db_host, DatabaseSettings, in_use=False)
-    assert database is not None  # ApplicationSettings.problems refuses the run otherwise
     private_ip = settings_for(host, fleet.FleetSettings).private_ip
     assert private_ip is not None
     user, directory = settings.app_user, settings.app_config_dir
@@ -167,14 +207,10 @@ def production_config() -> OperationMeta | None:
     fleet_tls.host_certificate(key, certificate, user, private_ip, client=True, certificate_mode="400")
 
     def content() -> str:
-        password = secret_store.generated(APP_DATABASE_PASSWORD, random_password, compat.executing())
         return render(
             posixpath.join(DEFAULT_CONFIG_DIR, CONFIG_FILES[settings.app_config_format]),
-            host=db_host.data.get("private_ip"),
-            port=database.database_port,
-            name=database.app_database,
-            user=database.app_database_user,
-            password=password.reveal(),
+            database=database_section(db_host) if db_host is not None else None,
+            session_store=session_store_section(cache_host) if cache_host is not None else None,
             ca=fleet_tls.TRUST_BUNDLE,
             certificate=certificate,
             key=key,
@@ -222,7 +258,8 @@ def application_service(config: OperationMeta | None = None, certificate: Operat
     if settings.app_command is None:
         return
     environment = None
-    if settings.app_config_format == "env" and database_server(host) is not None:
+    has_config = database_server(host) is not None or session_store.session_store_server(host) is not None
+    if settings.app_config_format == "env" and has_config:
         environment = posixpath.join(settings.app_config_dir, CONFIG_FILES["env"])
     unit = validated_file(
         name="The application's sandboxed service",

@@ -17,7 +17,7 @@ from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
-from pyinfra import host, logger, state
+from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.facts.files import Directory
 from pyinfra.operations import files, server, systemd
@@ -25,7 +25,7 @@ from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, fleet_tls, secret_store, services
 from .data_types import HostSettings, Port, SqlName, refuse
-from .managed_files import masked, render, upload_secret, validated_file
+from .managed_files import render, staged_statements, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
 from .settings import Problem, settings_for, stored
@@ -380,12 +380,7 @@ def accounts_and_databases(database: Database, dump_account: bool) -> Any:
     if not statements:
         host.noop("MariaDB's accounts and databases are as configured")
         return
-    if state.config.DIFF:
-        host.log("Will run in MariaDB:", logger.info)
-        for statement in statements:
-            logger.info("  %s", masked(statement, PASSWORD_HASH_SECRET))
-    # Through an owner-only file: the statements hold password hashes.
-    yield from upload_secret(SQL_STAGING, "\n".join(statements) + "\n", "root", "root", "600")
+    yield from staged_statements("MariaDB", statements, SQL_STAGING, PASSWORD_HASH_SECRET)
     yield StringCommand(f"mariadb < {SQL_STAGING}; status=$?; rm -f {SQL_STAGING}; exit $status")
 
 

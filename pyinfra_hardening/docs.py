@@ -20,7 +20,7 @@ from .data_types import HostSettings, Rule
 from .roles import ROLE_SETTINGS
 
 TABLE_START, TABLE_END = "<!-- data-keys:start -->", "<!-- data-keys:end -->"
-GROUPS = ("all", "app_servers", "db_servers", "backup_servers")
+GROUPS = ("all", "app_servers", "db_servers", "cache_servers", "backup_servers")
 ADMIN_EXAMPLE = """\
 # Required: at least one admin, with the public half of an SSH key. Their password hash goes in
 # the secret store (.secrets/admin-NAME.password-hash), never here. "two_factor": False marks an
@@ -46,6 +46,14 @@ account's password and the key the backups are copied offsite with are generated
 secret store on the first apply (README, Secrets); only the backup public key is yours to make:
 
     hardening-backup keygen --private-key ~/backup-private.pem --public-key keys/backup-public.pem""",
+    "cache_servers": """\
+Settings for session stores (the cache_servers group); group_data/all.py has the rest.
+
+Redis listens on the host's private_ip only, over TLS only, and takes only clients with a
+certificate from the fleet CA (each app server gets one); the firewall admits its port and SSH
+only from the app servers' private_ip and admin_cidrs. The application's user and password,
+and an admin user's for root on this host (redis-admin), are generated into the secret store
+on the first apply; the app servers' production config carries the application's.""",
     "backup_servers": """\
 Settings for backup servers (the backup_servers group); group_data/all.py has the rest.
 

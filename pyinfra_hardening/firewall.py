@@ -29,9 +29,10 @@ from pyinfra.operations.util import any_changed
 from . import access_rules, compat, fleet, services
 from .data_types import Flag, HostSettings, Networks, Port, described, documented_in, whole_number
 from .database import DatabaseSettings
-from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS
+from .fleet import APP_SERVERS, BACKUP_SERVERS, CACHE_SERVERS, DB_SERVERS
 from .managed_files import candidate_path, print_diff, render, sha256_of, upload_text
 from .packages import ensure_packages
+from .session_store import SessionStoreSettings
 from .settings import Problem, settings_for, validated
 from .ssh import open_transport
 from .tls_front import FRONT_PORTS, TlsFrontSettings
@@ -137,6 +138,10 @@ class FirewallSettings(HostSettings):
                 claimed[database.database_port] = (
                     "the database's port (database_port), which only app servers may reach"
                 )
+        if CACHE_SERVERS in host.groups:
+            store = validated(host, SessionStoreSettings, in_use=False)[0]
+            if store is not None:
+                claimed[store.redis_port] = "the session store's port (redis_port), which only app servers may reach"
         problems = []
         public, redirects = application_ports(host, self)
         if behind_front(host):  # nginx cannot listen where sshd does
@@ -188,6 +193,7 @@ class FirewallPlan:
     app_tcp_ports: tuple[int, ...]
     app_port_redirects: tuple[tuple[int, int], ...]
     database_port: int
+    session_store_port: int
     # Private addresses of the inventory's app and database servers: who may reach whom.
     app_server_ips: tuple[str, ...]
     db_server_ips: tuple[str, ...]
@@ -197,6 +203,7 @@ def plan_for(host: Host) -> FirewallPlan:
     settings = settings_for(host, FirewallSettings)
     roles = fleet.roles_of(host)
     database_port = settings_for(host, DatabaseSettings).database_port if DB_SERVERS in roles else 0
+    session_store_port = settings_for(host, SessionStoreSettings).redis_port if CACHE_SERVERS in roles else 0
     public, redirects = application_ports(host, settings)
     return FirewallPlan(
         roles,
@@ -204,6 +211,7 @@ def plan_for(host: Host) -> FirewallPlan:
         tuple(public),
         tuple(sorted(redirects.items())),
         database_port,
+        session_store_port,
         fleet.private_ips(host.inventory, APP_SERVERS),
         fleet.private_ips(host.inventory, DB_SERVERS),
     )
@@ -236,14 +244,14 @@ def networks(addresses: Iterable[str]) -> tuple[str, ...]:
 
 def openings(settings: FirewallPlan, ssh_ports: list[int]) -> list[Opening]:
     """What the host's roles open. SSH: an app server is the way in (to everyone, or to
-    admin_cidrs when set); a database server admits the app servers, a backup server the
-    database servers, both also admin_cidrs. A host in several roles gets the union."""
+    admin_cidrs when set); a database or cache server admits the app servers, a backup server
+    the database servers, all also admin_cidrs. A host in several roles gets the union."""
     roles = settings.roles
     if APP_SERVERS in roles and not settings.admin_cidrs:
         ssh_sources = None
     else:
         admitted = list(settings.admin_cidrs)
-        if DB_SERVERS in roles:
+        if DB_SERVERS in roles or CACHE_SERVERS in roles:
             admitted += settings.app_server_ips
         if BACKUP_SERVERS in roles:
             admitted += settings.db_server_ips
@@ -255,6 +263,9 @@ def openings(settings: FirewallPlan, ssh_ports: list[int]) -> list[Opening]:
         result.append(
             Opening(settings.database_port, networks(settings.app_server_ips), "the database, for the app servers only")
         )
+    if CACHE_SERVERS in roles:
+        app_servers = networks(settings.app_server_ips)
+        result.append(Opening(settings.session_store_port, app_servers, "the session store, for app servers only"))
     return result
 
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 # The inventory groups of the server roles (pyinfra_hardening.roles applies one to each).
 APP_SERVERS, DB_SERVERS, BACKUP_SERVERS = "app_servers", "db_servers", "backup_servers"
-ROLE_GROUPS = (APP_SERVERS, DB_SERVERS, BACKUP_SERVERS)
+CACHE_SERVERS = "cache_servers"  # the application's session store
+ROLE_GROUPS = (APP_SERVERS, DB_SERVERS, CACHE_SERVERS, BACKUP_SERVERS)
 
 
 def _private_ip(value: Any, _handler: Any) -> str | None:

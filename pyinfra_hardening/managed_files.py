@@ -181,3 +181,14 @@ def upload_secret(dest: str, content: str, user: str, group: str, mode: str) -> 
         f"install -o {user} -g {group} -m {mode} {shlex.quote(staging)} {shlex.quote(dest)}; "
         f"status=$?; rm -f {shlex.quote(staging)}; exit $status"
     )
+
+
+def staged_statements(service: str, statements: list[str], path: str, secret_pattern: str) -> Iterator[PyinfraCommand]:
+    """Commands that put ``statements`` for ``service``'s client in a root-only file at ``path``
+    (they hold password hashes: never on a command line), shown first under ``--diff`` with
+    ``secret_pattern`` masked. The caller runs the client on the file and removes it."""
+    if state.config.DIFF:
+        host.log(f"Will run in {service}:", logger.info)
+        for statement in statements:
+            logger.info("  %s", masked(statement, secret_pattern))
+    yield from upload_secret(path, "\n".join(statements) + "\n", "root", "root", "600")

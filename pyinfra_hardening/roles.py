@@ -9,9 +9,10 @@ anywhere stops the run before a single operation runs on any host.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -26,13 +27,14 @@ from . import (
     fleet_tls,
     login_alerts,
     passwords,
+    session_store,
     ssh,
     sudo,
     timesync,
     tls_front,
 )
 from .data_types import HostSettings
-from .fleet import APP_SERVERS, BACKUP_SERVERS, DB_SERVERS, FleetSettings
+from .fleet import APP_SERVERS, BACKUP_SERVERS, CACHE_SERVERS, DB_SERVERS, FleetSettings
 from .settings import SettingsError, run_hosts, settings_for, validate, validated
 
 if TYPE_CHECKING:
@@ -51,12 +53,31 @@ BASELINE: list[type[HostSettings]] = [
     firewall.FirewallSettings,
 ]
 # Each role's deploy (a function below) and the group it acts on.
-ROLE_DEPLOYS = {"app_server": APP_SERVERS, "db_server": DB_SERVERS, "backup_server": BACKUP_SERVERS}
+ROLE_DEPLOYS = {
+    "app_server": APP_SERVERS,
+    "db_server": DB_SERVERS,
+    "cache_server": CACHE_SERVERS,
+    "backup_server": BACKUP_SERVERS,
+}
 ROLE_SETTINGS: dict[str, list[type[HostSettings]]] = {
     APP_SERVERS: [*BASELINE, application.ApplicationSettings, tls_front.TlsFrontSettings],
     DB_SERVERS: [*BASELINE, fleet_tls.FleetTlsSettings, database.DatabaseSettings, backups.BackupSettings],
+    CACHE_SERVERS: [*BASELINE, fleet_tls.FleetTlsSettings, session_store.SessionStoreSettings],
     BACKUP_SERVERS: [*BASELINE, backups.DropBoxSettings],
 }
+# What a run has applied to each host already: a host in two roles, both deployed in one run,
+# gets the shared parts (baseline, firewall, the sudo lock) once.
+_applied: WeakKeyDictionary[Host, set[str]] = WeakKeyDictionary()
+
+
+def once(part: Callable[[], object]) -> None:
+    """Apply ``part`` to this host unless another role did in this run."""
+    current = compat.current_host()
+    assert current is not None  # roles are deploys: pyinfra loads them for one host at a time
+    done = _applied.setdefault(current, set())
+    if part.__qualname__ not in done:
+        done.add(part.__qualname__)
+        part()
 
 
 def check_roles(hosts: list[Host], remember: bool = True) -> None:
@@ -159,28 +180,72 @@ def _refuse_connection_data(host: Host) -> None:
         raise SettingsError(problems)
 
 
+def host_baseline() -> None:
+    """The baseline with what each of the host's roles adds to it (a database server watches its
+    backup log, a backup server takes key-only logins for the drop box), so every role's deploy
+    gives a host in several roles the same baseline."""
+    db_backups = DB_SERVERS in host.groups and settings_for(host, backups.BackupSettings).backups
+    drop_box = BACKUP_SERVERS in host.groups
+    baseline(
+        key_logins=drop_box,
+        ignore_lines=tuple(backups.alert_ignore_lines(host)) if drop_box else (),
+        watched_logs=(backups.BACKUP_LOG,) if db_backups else (),
+        match_blocks=(backups.sshd_match_block(),) if drop_box else (),
+    )
+
+
+def shared_start() -> None:
+    """What every role begins with, once per host and run: the baseline."""
+    once(host_baseline)
+
+
+def shared_firewall() -> None:
+    """The firewall, once per host and run: its rules cover all of the host's roles."""
+    once(firewall.firewall)
+
+
+def shared_end(group: str) -> None:
+    """The sudo lock, last: it may end passwordless sudo for the user connected as, so a host in
+    several roles deployed in one run gets it in the last of them."""
+    if group == _last_role_in_run(group):
+        sudo.lock_sudo()
+
+
+def _last_role_in_run(current: str) -> str:
+    """The last of the host's role groups that this run's deploys apply (``current`` when the
+    command line is not made of role deploys alone)."""
+    ordered: list[str] = []
+    for operation in compat.command_line_operations():
+        groups = deployed_groups([operation])
+        if groups is None:
+            return current
+        ordered += sorted(groups & set(host.groups))
+    return ordered[-1] if ordered else current
+
+
 @deploy("Application server")
 def app_server() -> None:
     """
     The application server: the baseline, the locked application user (guide 4.1), its
-    production config with a client certificate for the database (4.2, 4.5), its sandboxed
-    service (with ``app_command``), a firewall open to SSH and the public ports (3.11), and the
-    nginx TLS front on 80/443 with its certificate (4.2; with ``tls_front = False``: the
-    application's ports, 80/443 redirected to them, and a certificate for the application).
-    Acts on the hosts of the ``app_servers`` group only, like every role on its own group.
+    production config with a client certificate for the database and the session store (4.2,
+    4.5), its sandboxed service (with ``app_command``), a firewall open to SSH and the public
+    ports (3.11), and the nginx TLS front on 80/443 with its certificate (4.2; with
+    ``tls_front = False``: the application's ports, 80/443 redirected to them, and a certificate
+    for the application). Acts on the hosts of the ``app_servers`` group only, like every role
+    on its own group.
     """
     check_roles(run_hosts(host.inventory))
     if APP_SERVERS not in host.groups:
         return
-    baseline()
+    shared_start()
     application.application_user()
     config = application.production_config()
     application.application_service(config=config, certificate=tls_front.application_certificate())
     tls_front.front_packages(settings_for(host, tls_front.TlsFrontSettings))
-    firewall.firewall()
+    shared_firewall()
     # After the firewall: the ACME CA's challenge reaches port 80 only once it is open to nginx.
     tls_front.public_tls()
-    sudo.lock_sudo()  # last: may end passwordless sudo for the user connected as
+    shared_end(APP_SERVERS)
 
 
 @deploy("Database server")
@@ -193,12 +258,27 @@ def db_server() -> None:
     check_roles(run_hosts(host.inventory))
     if DB_SERVERS not in host.groups:
         return
-    backups_on = settings_for(host, backups.BackupSettings).backups
-    baseline(watched_logs=(backups.BACKUP_LOG,) if backups_on else ())
-    firewall.firewall()
-    database.mariadb(dump_account=backups_on)
+    shared_start()
+    shared_firewall()
+    database.mariadb(dump_account=settings_for(host, backups.BackupSettings).backups)
     backups.database_backups()
-    sudo.lock_sudo()
+    shared_end(DB_SERVERS)
+
+
+@deploy("Cache server")
+def cache_server() -> None:
+    """
+    The session store: the baseline, a firewall that admits SSH and Redis's TLS port from the
+    app servers only, and Redis to the Redis security checklist (``session_store.redis``).
+    A host may be a database server too.
+    """
+    check_roles(run_hosts(host.inventory))
+    if CACHE_SERVERS not in host.groups:
+        return
+    shared_start()
+    shared_firewall()
+    session_store.redis()
+    shared_end(CACHE_SERVERS)
 
 
 @deploy("Backup server")
@@ -210,11 +290,7 @@ def backup_server() -> None:
     check_roles(run_hosts(host.inventory))
     if BACKUP_SERVERS not in host.groups:
         return
-    baseline(
-        key_logins=True,
-        ignore_lines=tuple(backups.alert_ignore_lines(host)),
-        match_blocks=(backups.sshd_match_block(),),
-    )
-    firewall.firewall()
+    shared_start()
+    shared_firewall()
     backups.backup_receiver()
-    sudo.lock_sudo()
+    shared_end(BACKUP_SERVERS)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import docs
 
-INVENTORY = '''"""Example production inventory: one app server, one database server, one backup server.
+INVENTORY = '''"""Example production inventory: an app server, a database server, a session store, a backup server.
 
 Replace the addresses with yours. `private_ip` is each host's address on the private network
 that the servers use to talk to each other (firewall and database rules are built from it).
@@ -29,6 +29,11 @@ app_servers = [
 
 db_servers = [
     ("db1.example.com", {"private_ip": "10.0.0.21"}),
+]
+
+# The session store (Redis). A database server may be one too: list it in both groups.
+cache_servers = [
+    ("cache1.example.com", {"private_ip": "10.0.0.26"}),
 ]
 
 backup_servers = [
@@ -68,7 +73,7 @@ pyinfra-debug.log
 def project_files() -> dict[str, str]:
     """Each file of a new project, by its path in the project, and its text."""
     files = {"inventories/prod.py": INVENTORY, "config.py": CONFIG, ".gitignore": GITIGNORE}
-    files.update({f"deploys/{role}_server.py": DEPLOY.format(role=role) for role in ("app", "db", "backup")})
+    files.update({f"deploys/{role}_server.py": DEPLOY.format(role=role) for role in ("app", "db", "cache", "backup")})
     files.update({f"group_data/{group}.py": docs.group_data(group) for group in docs.GROUPS})
     return files
 

@@ -344,9 +344,30 @@ def nginx_config(name: str, settings: TlsFrontSettings, served: list[str], tls: 
     )
 
 
-def reload_nginx(name: str, *changes: OperationMeta) -> None:
+def reload_nginx(name: str, *changes: OperationMeta, restart: bool = False) -> None:
+    """nginx runs, and loads what changed: reloaded, or (``restart``) restarted."""
     services.unit_running(name="nginx runs", unit="nginx")
-    systemd.service(name=name, service="nginx", reloaded=True, _if=any_changed(*changes))
+    systemd.service(name=name, service="nginx", reloaded=not restart, restarted=restart, _if=any_changed(*changes))
+
+
+def fleet_leaf(
+    settings: TlsFrontSettings, name: str, key: str, certificate: str, user: str, mode: str
+) -> OperationMeta:
+    """A fleet CA leaf for the front's names and addresses, its key ``user``'s (the front's with
+    ``tls_certificates = 'internal'``, or the application's with the front off)."""
+    names, addresses = settings.names(host)
+    return fleet_tls.leaf_certificate(
+        name=name,
+        key=key,
+        certificate=certificate,
+        user=user,
+        group=user,
+        names=names,
+        addresses=addresses,
+        client=False,
+        ca_keys=settings_for(host, fleet_tls.FleetTlsSettings).fleet_ca_keys,
+        certificate_mode=mode,
+    )
 
 
 def front_packages(settings: TlsFrontSettings) -> None:
@@ -387,16 +408,8 @@ def public_tls() -> None:
     else:
         compat.announce_reads([(Directory, {"path": FRONT_DIR})])
         files.directory(name="A directory for the front's key", path=FRONT_DIR, mode="755")
-        certificate = fleet_tls.leaf_certificate(
-            name="The front's certificate from the fleet CA",
-            key=INTERNAL_KEY,
-            certificate=INTERNAL_CERTIFICATE,
-            user="root",
-            group="root",
-            names=names,
-            addresses=addresses,
-            client=False,
-            ca_keys=settings_for(host, fleet_tls.FleetTlsSettings).fleet_ca_keys,
+        certificate = fleet_leaf(
+            settings, "The front's certificate from the fleet CA", INTERNAL_KEY, INTERNAL_CERTIFICATE, "root", "444"
         )
         tls = (INTERNAL_CERTIFICATE, INTERNAL_KEY)
     config = nginx_config("The front's nginx.conf (checked by nginx -t)", settings, served, tls)
@@ -422,17 +435,17 @@ def acme_front(settings: TlsFrontSettings, names: list[str]) -> OperationMeta:
         validator="sh -n {}",
         mode="755",
     )
-    if bundle and settings.acme_ca_bundle:
+    if settings.acme_ca_bundle is not None:
         validated_file(
             name="The CA certbot verifies the ACME server with",
-            dest=bundle,
+            dest=ACME_CA_BUNDLE,
             content=Path(settings.acme_ca_bundle).expanduser().read_text(),
             validator="openssl x509 -noout -in {}",
         )
         drop_in = validated_file(
             name="certbot's timer verifies the ACME server with that CA",
             dest=CERTBOT_DROP_IN,
-            content=render(CERTBOT_DROP_IN, bundle=bundle),
+            content=render(CERTBOT_DROP_IN, bundle=ACME_CA_BUNDLE),
             validator=None,
         )
     else:
@@ -443,11 +456,8 @@ def acme_front(settings: TlsFrontSettings, names: list[str]) -> OperationMeta:
         bootstrap = nginx_config(
             "nginx serves port 80 for the ACME challenge (no certificate yet)", settings, names, None
         )
-        services.unit_running(name="nginx runs", unit="nginx")
         # A restart, not a reload: it returns only once the challenge's webroot is served.
-        systemd.service(
-            name="nginx answers the ACME challenge", service="nginx", restarted=True, _if=any_changed(bootstrap)
-        )
+        reload_nginx("nginx answers the ACME challenge", bootstrap, restart=True)
     return acme_certificate(
         name=f"A certificate for {', '.join(names)} from the ACME CA",
         lineage=ACME_LINEAGE,
@@ -479,16 +489,11 @@ def application_certificate() -> OperationMeta | None:
         return None
     application = settings_for(host, ApplicationSettings)
     config_directory(application)
-    names, addresses = settings.names(host)
-    return fleet_tls.leaf_certificate(
-        name="The application's TLS certificate from the fleet CA",
-        key=posixpath.join(application.app_config_dir, APP_TLS_KEY),
-        certificate=posixpath.join(application.app_config_dir, APP_TLS_CERTIFICATE),
-        user=application.app_user,
-        group=application.app_user,
-        names=names,
-        addresses=addresses,
-        client=False,
-        ca_keys=settings_for(host, fleet_tls.FleetTlsSettings).fleet_ca_keys,
-        certificate_mode="400",
+    return fleet_leaf(
+        settings,
+        "The application's TLS certificate from the fleet CA",
+        posixpath.join(application.app_config_dir, APP_TLS_KEY),
+        posixpath.join(application.app_config_dir, APP_TLS_CERTIFICATE),
+        application.app_user,
+        "400",
     )

@@ -1,6 +1,6 @@
 """`make demo`: harden three throwaway containers end to end, dry-run diff first.
 
-Starts app, db and backup containers that look like a provider's fresh VMs (a root password,
+Starts app, db (the session store too) and backup containers that look like a provider's fresh VMs (a root password,
 passwordless sudo) and an outsider on the same network (with a mail relay), shows what the
 deploys would change, applies them, re-runs them to show nothing is left to change, then checks
 from outside what is now enforced. The containers are removed at the end; pass --keep to leave
@@ -27,11 +27,13 @@ sys.path.insert(0, str(REPO / "tests"))
 from harness.containers import Fleet, remove_leftovers  # noqa: E402
 from harness.operator import ADMIN, ALERT_EMAIL, APP_TLS, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
+from harness.redis_client import attempt, install_client  # noqa: E402
 from harness.sinks import SMTP_PORT, Sinks, send_alerts_to, start_sinks  # noqa: E402
 from harness.ssh import key_only, login  # noqa: E402
 from harness.tls_client import https_headers, served_certificate  # noqa: E402
 from pyinfra_hardening import fleet_ca  # noqa: E402
 from pyinfra_hardening.application import DEFAULT_CONFIG_DIR  # noqa: E402
+from pyinfra_hardening.fleet import CACHE_SERVERS  # noqa: E402
 
 
 def banner(text: str) -> None:
@@ -88,6 +90,7 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
     leaf = served_certificate(app.private_ip, app.private_ip, fleet_ca_file)
     redirect = outsider.http_get(app.private_ip, 80, "/login?next=/")
     hsts = https_headers(app.private_ip, app.private_ip, fleet_ca_file).get("strict-transport-security")
+    sessions, plaintext_redis = session_store_attempts(app)
     return [
         (f"{ADMIN} logs in with her SSH key and a TOTP code", key_login),
         (f"{ADMIN}'s key alone is not enough", not key_alone),
@@ -114,6 +117,12 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
             any(words in plaintext.stderr for words in ("Access denied", "insecure transport are prohibited")),
         ),
         ("the production config with the database password is the application user's alone", config_private),
+        (
+            "the application's session store (Redis) answers over TLS with its client certificate and password",
+            sessions.connected and sessions.replies[:2] == ["ok:True", "ok:alice"],
+        ),
+        ("... but refuses FLUSHALL from it", [r[:23] for r in sessions.replies[2:]] == ["error:NoPermissionError"]),
+        ("a plaintext connection to Redis is refused", not plaintext_redis.connected),
         ("root cannot log in to MariaDB over the network", "Access denied" in root_over_tls.stderr),
         ("the database port drops another machine on the network", outsider.reach(db.private_ip, 3306) is None),
         ("SSH to the database server from that machine is dropped", outsider.reach(db.private_ip, 22) is None),
@@ -136,6 +145,28 @@ def enforced(operator: Operator, machines, outsider, sinks: Sinks, admin_passwor
             sinks.wait_for("mail", [f"for {ADMIN} from", "From: monit@app"], since=logged_in_at) is not None,
         ),
     ]
+
+
+def session_store_attempts(app):
+    """The application's session store tried from the app server with the production config's
+    values: a session written and read, FLUSHALL; and the same port without TLS."""
+    install_client(app)
+    config = dict(
+        line.split("=", 1)
+        for line in app.check(f"cat {DEFAULT_CONFIG_DIR}/production.env").splitlines()
+        if line.startswith("REDIS_")
+    )
+    where = (app, config["REDIS_HOST"], int(config["REDIS_PORT"]))
+    sessions = attempt(
+        *where,
+        (("SET", "session:demo", "alice"), ("GET", "session:demo"), ("FLUSHALL",)),
+        ca=config["REDIS_TLS_CA"],
+        certificate=config["REDIS_TLS_CERT"],
+        key=config["REDIS_TLS_KEY"],
+        user=config["REDIS_USER"],
+        password=config["REDIS_PASSWORD"],
+    )
+    return sessions, attempt(*where, plaintext=True)
 
 
 def restore_newest_backup(operator: Operator, db, backup) -> bool:
@@ -178,13 +209,14 @@ def main() -> int:
             f"mail relay for the alerts on port {SMTP_PORT})"
         )
         send_alerts_to(sinks, operator, machines.values(), webhook=False)
+        operator.also_in = {"db": (CACHE_SERVERS,)}  # the database server is the session store too
         inventory = operator.inventory(machines, name="demo-inventory")
         print(f"    operator files (keys, secret store, group data): {operator.home}")
 
         banner("Dry run: what the deploys would change (pyinfra --dry --diff)")
         stream_pyinfra(operator, inventory, *DEPLOYS.values(), args=("--dry", "--diff"))
 
-        banner("Applying all three deploys, connected as root (root login ends with this run)")
+        banner("Applying every role's deploy, connected as root (root login ends with this run)")
         stream_pyinfra(operator, inventory, *DEPLOYS.values(), args=("-y",))
 
         banner(f"Re-running every deploy as {ADMIN} (key + TOTP + sudo password): nothing is left to change")

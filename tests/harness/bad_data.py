@@ -32,6 +32,8 @@ from .operator import (
 )
 
 ROLE_HOSTS = {"app1": "app_servers", "db1": "db_servers", "backup1": "backup_servers"}
+# Groups a host of ROLE_HOSTS is in besides its own: the database server is the session store too.
+ALSO_IN = {"cache_servers": "db1"}
 WEBHOOK_URL = "https://hooks.example.test/services/T0001/B0001/Webhook-Secret-Token-93"
 ADMIN_HASH = crypt_hash(ADMIN_PASSWORD)
 # Secrets a case plants in data, which must never be echoed back.
@@ -116,6 +118,7 @@ class Project:
             "app_servers": "app_user = 'application'\n",
             "db_servers": f"backup_public_key = {str(self.keys['backup_public'])!r}\nbackup_time = '02:30'\n",
             "backup_servers": "offsite_backup_keep = 30\n",
+            "cache_servers": "redis_persistence = 'none'\n",
         }
 
     def secrets(self) -> dict[str, str]:
@@ -148,7 +151,8 @@ class Project:
         hosts = {name: dict(data) for name, data in self.hosts.items()}
         if where.startswith("host:"):
             hosts[where.removeprefix("host:")].update(eval(text))  # a dict literal from the corpus
-        inventory = "".join(f"{group} = [({name!r}, {hosts[name]!r})]\n" for name, group in ROLE_HOSTS.items())
+        groups = [*((group, name) for name, group in ROLE_HOSTS.items()), *ALSO_IN.items()]
+        inventory = "".join(f"{group} = [({name!r}, {hosts[name]!r})]\n" for group, name in groups)
         (root / "inventory.py").write_text(inventory)
         shutil.copytree(self.folder / "ca-keys", root / "keys")
         secrets = self.secrets()
@@ -221,6 +225,10 @@ def app(id: str, text: str, key: str, words: str, on_host: bool = False) -> Case
 
 def db(id: str, text: str, key: str, words: str, on_host: bool = False) -> Case:
     return Case(id, "db_servers", text, "db1", key, words, on_host)
+
+
+def cache(id: str, text: str, key: str, words: str) -> Case:
+    return Case(id, "cache_servers", text, "db1", key, words)
 
 
 def every(id: str, text: str, key: str, words: str, on_host: bool = False) -> Case:
@@ -658,6 +666,40 @@ CASES: list[Case] = [
     db("backup-keep-zero", "backup_keep = 0", "backup_keep", "from 1 to 1000"),
     db("backup-keep-string", "backup_keep = '7'", "backup_keep", INTEGER),
     db("backup-ssh-port-string", "backup_server_ssh_port = '22'", "backup_server_ssh_port", INTEGER),
+    # --- the session store ----------------------------------------------------------------------
+    cache("redis-port-string", "redis_port = '6379'", "redis_port", INTEGER),
+    cache("redis-port-the-databases", "redis_port = 3306", "redis_port", "database port too"),
+    cache("redis-tls-old", "redis_tls_protocols = 'TLSv1.1 TLSv1.2'", "redis_tls_protocols", "must be one of"),
+    cache("redis-persistence-unknown", "redis_persistence = 'always'", "redis_persistence", "must be one of"),
+    cache("redis-user-default", "redis_app_user = 'default'", "redis_app_user", "default user"),
+    cache("redis-user-admin", "redis_app_user = 'admin'", "redis_app_user", "admin user"),
+    cache(
+        "redis-user-adds-a-user",
+        "redis_app_user = 'app\\nuser evil on nopass ~* +@all'",
+        "redis_app_user",
+        CONTROL,
+    ),
+    cache("redis-user-with-space", "redis_app_user = 'app nopass'", "redis_app_user", "Redis user name"),
+    cache("redis-keys-everything", "redis_app_keys = ['*']", "redis_app_keys", "every key"),
+    cache("redis-keys-none", "redis_app_keys = []", "redis_app_keys", "is empty"),
+    cache("redis-keys-a-string", "redis_app_keys = 'session:*'", "redis_app_keys", "list of key patterns"),
+    cache("redis-keys-add-a-rule", "redis_app_keys = ['session:* +@all']", "redis_app_keys", "no spaces"),
+    cache("redis-commands-all", "redis_app_commands = ['+@all']", "redis_app_commands", "never gets dangerous"),
+    cache("redis-commands-dangerous", "redis_app_commands = ['+@dangerous']", "redis_app_commands", "never gets"),
+    cache("redis-commands-unknown", "redis_app_commands = ['+@sessions']", "redis_app_commands", "not a Redis"),
+    cache(
+        "redis-commands-backtick",
+        "redis_app_commands = ['+get`reboot`']",
+        "redis_app_commands",
+        "ACL command rule",
+    ),
+    cache("redis-disable-acl", "redis_disabled_commands = ['acl']", "redis_disabled_commands", "clients need"),
+    cache(
+        "redis-disable-quote",
+        "redis_disabled_commands = ['flushall\" \"']",
+        "redis_disabled_commands",
+        "lowercase Redis command name",
+    ),
     Case(
         "offsite-keep-zero",
         "backup_servers",

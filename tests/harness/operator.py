@@ -41,7 +41,10 @@ HARDENING_CA = str(Path(sys.executable).parent / "hardening-ca")
 # The app server's TLS files for the database, where the app deploy puts them by default.
 APP_TLS = (TRUST_BUNDLE, f"{DEFAULT_CONFIG_DIR}/{CLIENT_CERTIFICATE}", f"{DEFAULT_CONFIG_DIR}/{CLIENT_KEY}")
 ROLE_GROUPS = {"app": "app_servers", "db": "db_servers", "backup": "backup_servers"}
-DEPLOYS = {role: f"deploys/{role}_server.py" for role in ROLE_GROUPS}
+# Each role deploy, and the machine of the test fleet it hardens: the db machine is the session
+# store too (a host may hold both roles).
+DEPLOYS = {role: f"deploys/{role}_server.py" for role in ("app", "db", "cache", "backup")}
+DEPLOYED_ON = {"app": "app", "db": "db", "cache": "db", "backup": "backup"}
 
 
 def make_key(path: Path, comment: str) -> str:
@@ -112,6 +115,8 @@ class Operator:
         generate_key_pair(self.backup_private_key, self.backup_public_key, bits=3072)
         # Added to every host in the inventories written from now on (a fleet's alert settings).
         self.host_data: dict = {}
+        # Groups a role's machine is in besides its own, in the inventories written from now on.
+        self.also_in: dict[str, tuple[str, ...]] = {}
         # The fleet CA, made as the README says.
         self.hardening_ca("init")
 
@@ -220,9 +225,13 @@ class Operator:
         group_of = {**ROLE_GROUPS, **(groups or {})}
         key = self.root_key if user == "root" else self.admin_key
         by_group: dict[str, list] = {}
-        members = [*machines.items(), *(("app", machine) for machine in extra_app_servers)]
-        for role, machine in members:
-            by_group.setdefault(group_of[role], []).append(
+        members = [
+            *((group_of[role], machine) for role, machine in machines.items()),
+            *(("app_servers", machine) for machine in extra_app_servers),
+            *((group, machines[role]) for role, extra in self.also_in.items() if role in machines for group in extra),
+        ]
+        for group, machine in members:
+            by_group.setdefault(group, []).append(
                 (
                     machine.name,
                     {

@@ -14,6 +14,7 @@ from harness.operator import ADMIN, DB_BACKUP_KEEP, DEPLOYS, OFFSITE_BACKUP_KEEP
 from harness.provider import act_like_a_provider_image, fingerprint
 from harness.sinks import Sinks, send_alerts_to, start_sinks
 from harness.ssh import login
+from pyinfra_hardening.fleet import CACHE_SERVERS
 
 APP_COMMAND = "/bin/sleep infinity"
 
@@ -31,8 +32,8 @@ class Deployment:
     untouched_by_rejected: bool
     dry: Run  # --dry --diff before anything was applied
     untouched_by_dry: bool
-    first: Run  # the first real run, all three deploys at once, connected as root
-    second: dict[str, Run]  # role -> the run right after, as the admin (key + TOTP + sudo), -v
+    first: Run  # the first real run, every role's deploy at once, connected as root
+    second: dict[str, Run]  # role deploy -> the run right after, as the admin (key + TOTP + sudo), -v
     admin_inventory: Path
 
 
@@ -54,6 +55,7 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
             {"alert_ignore_addresses": [outsider.operator_address], "offsite_backup_keep": OFFSITE_BACKUP_KEEP},
         )
         operator.write_group_data("db_servers", {"backup_keep": DB_BACKUP_KEEP})
+        operator.also_in = {"db": (CACHE_SERVERS,)}  # the database server is the session store too
         acme = start_acme_ca(fleet.start("acme", operator.root_public_key), operator, answers_for=machines["app"])
         # The application, as a service of its own: a stand-in that only waits; its front's
         # certificate from the ACME CA, as Let's Encrypt's would come in production.

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.bad_data import CASES, ROLE_HOSTS, Case, Project, make_keys, refusal_problems
+from harness.bad_data import ALSO_IN, CASES, ROLE_HOSTS, Case, Project, make_keys, refusal_problems
 from harness.containers import Fleet, Machine, build_images
 from harness.operator import make_key
 from harness.provider import act_like_a_provider_image
 
-DEPLOYS = [f"deploys/{group.removesuffix('_servers')}_server.py" for group in ROLE_HOSTS.values()]
+DEPLOYS = [
+    *(f"deploys/{group.removesuffix('_servers')}_server.py" for group in [*ROLE_HOSTS.values(), *ALSO_IN]),
+]
 # What a run could change: files (content, mode, owner) where the deploys write, packages,
 # unit files and their enablement, and the firewall's rules.
 FINGERPRINT = (

@@ -12,10 +12,8 @@ import time
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from harness.certificates import another_ca
 from harness.operator import ADMIN, APP_TLS, DEPLOYS
 from pyinfra_hardening import database
 from pyinfra_hardening.application import DEFAULT_CONFIG_DIR
@@ -59,7 +57,15 @@ def notes(deployment):
 def test_the_config_holds_the_database_and_its_tls_files(deployment, operator):
     app, db = deployment.machines["app"], deployment.machines["db"]
     config = production_config(app)
+    redis_password = (operator.secrets / "app-redis-password").read_text().strip()
     assert config == {
+        "REDIS_HOST": db.private_ip,  # the database server is the session store too
+        "REDIS_PORT": "6379",
+        "REDIS_USER": "application",
+        "REDIS_PASSWORD": redis_password,
+        "REDIS_TLS_CA": APP_TLS[0],
+        "REDIS_TLS_CERT": APP_TLS[1],
+        "REDIS_TLS_KEY": APP_TLS[2],
         "DB_HOST": db.private_ip,
         "DB_PORT": "3306",
         "DB_NAME": "application",
@@ -241,24 +247,6 @@ def test_the_json_config_holds_the_same_values(deployment, operator):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def another_ca() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone else's CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def served_certificate(client, db) -> x509.Certificate:

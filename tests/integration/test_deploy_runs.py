@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from harness.operator import ADMIN_PASSWORD, DEPLOYS, ROLE_GROUPS, SMTP_PASSWORD, Operator
-from pyinfra_hardening import database
+from harness.operator import ADMIN_PASSWORD, DEPLOYED_ON, DEPLOYS, SMTP_PASSWORD, Operator
+from pyinfra_hardening import database, session_store
 from pyinfra_hardening.secret_store import Secret
 
-ROLES = list(ROLE_GROUPS)
+ROLES = list(DEPLOYS)
 
 
 def secrets_of(operator: Operator) -> list[str]:
@@ -65,6 +65,13 @@ def test_dry_run_shows_each_file_change_as_a_diff_and_changes_nothing(deployment
     assert "+ DB_PASSWORD=*MASKED*" in dry.output and f"+ DB_HOST={db_ip}" in dry.output
     assert "+ require_secure_transport = ON" in dry.output
     assert '"webhook_url": "*MASKED*"' in dry.output
+    # The session store: its users (hashes masked), its TLS-only config, its port for app servers only.
+    assert "Will create /etc/redis/users.acl" in dry.output
+    assert "+ user default off sanitize-payload resetkeys resetchannels -@all" in dry.output
+    assert "+ user application on sanitize-payload #*MASKED* ~session:* resetchannels -@all +@read" in dry.output
+    assert "+ port 0" in dry.output and "+ tls-auth-clients yes" in dry.output
+    assert "+ REDIS_PASSWORD=*MASKED*" in dry.output and f"+ REDIS_HOST={db_ip}" in dry.output
+    assert f"+ -A TCP -s {app_ip}/32 -p tcp --dport 6379 -j ACCEPT" in dry.output
     assert deployment.untouched_by_dry
 
 
@@ -92,7 +99,7 @@ def test_a_role_run_logs_in_to_the_hosts_of_its_role_only(deployment, role):
     wait for a TOTP window another run used."""
     output = deployment.second[role].output
     for other, machine in deployment.machines.items():
-        assert (machine.name in output) == (other == role), f"{role} run and {machine.name}"
+        assert (machine.name in output) == (other == DEPLOYED_ON[role]), f"{role} run and {machine.name}"
 
 
 def test_secrets_never_show_in_output(deployment, operator):
@@ -111,5 +118,9 @@ def test_secrets_never_show_in_the_most_verbose_output(deployment, operator):
     assert run.returncode == 0 and run.changed == {}, run.output
     assert "PubkeyAuthentication yes" in run.output, "-vvv printed no fact output at all"
     app_password = Secret((operator.secrets / "app-database-password").read_text().strip(), "store")
-    for secret in [*secrets_of(operator), database.password_hash(app_password)]:
+    redis_hashes = [
+        session_store.password_hash((operator.secrets / name).read_text().strip())[1:]
+        for name in (session_store.APP_REDIS_PASSWORD, session_store.REDIS_ADMIN_PASSWORD)
+    ]
+    for secret in [*secrets_of(operator), database.password_hash(app_password), *redis_hashes]:
         assert secret not in run.output

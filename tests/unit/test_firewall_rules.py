@@ -24,7 +24,7 @@ def inventory(tmp_path):
     """app1 and app2, db1 and backup1, one private address each; ``extra`` adds host data."""
     admins = [{"name": "alice", "ssh_keys": [make_key(tmp_path / "alice", "alice@test")]}]
 
-    def build(all_data=None, app_ips=APP_IPS, **extra) -> Inventory:
+    def build(all_data=None, app_ips=APP_IPS, cache=(), **extra) -> Inventory:
         addresses = {f"app{number}": ip for number, ip in enumerate(app_ips, 1)}
         addresses.update(db1=DB_IP, backup1="10.0.0.31")
         hosts = [(name, {"private_ip": ip, **extra.get(name, {})}) for name, ip in addresses.items()]
@@ -33,6 +33,7 @@ def inventory(tmp_path):
             app_servers=([name for name in addresses if name.startswith("app")], {}),
             db_servers=(["db1"], {}),
             backup_servers=(["backup1"], {}),
+            cache_servers=(list(cache), {}),
         )
 
     return build
@@ -47,6 +48,15 @@ def accepted(rule_text: str) -> list[tuple[str | None, int]]:
     """(source, port) of every TCP accept rule."""
     found = re.findall(r"^-A TCP (?:-s (\S+) )?-p tcp --dport (\d+) -j ACCEPT$", rule_text, re.M)
     return [(source or None, int(port)) for source, port in found]
+
+
+def test_a_session_store_admits_redis_and_ssh_from_the_app_servers_and_ssh_from_the_operators(inventory):
+    db = validate_inventory(inventory({"admin_cidrs": [OFFICE]}, cache=["db1"]))["db1"]
+    app_servers = [("10.0.0.11/32", port) for port in (22, 3306, 6379)] + [
+        ("10.0.0.12/32", port) for port in (22, 3306, 6379)
+    ]
+    assert sorted(accepted(rules(db, 4))) == sorted([(OFFICE, 22), *app_servers])
+    assert 6379 not in [port for _, port in accepted(rules(validate_inventory(inventory())["db1"], 4))]
 
 
 def test_the_database_admits_only_the_app_servers_and_the_operators(inventory):

@@ -4,16 +4,11 @@ TLSRef profile and the host's OpenSSL."""
 
 from __future__ import annotations
 
-import datetime
 import re
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
+from harness.certificates import self_signed
 from harness.operations import run_operation
 from pyinfra_hardening.fleet_tls import Certificate
 from pyinfra_hardening.managed_files import ManagedFile, candidate_path, validated_file
@@ -34,24 +29,6 @@ ARGUMENTS = {
     "webroot": "/var/lib/acme",
     "email": "ops@example.test",
 }
-
-
-def certificate_for(*names: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = datetime.datetime.now(datetime.UTC)
-    built = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=20))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return built.public_bytes(Encoding.PEM).decode()
 
 
 def facts(certificate: str | None, server: str | None) -> dict:
@@ -78,7 +55,7 @@ def test_a_host_without_the_certificate_asks_certbot_for_it_through_the_webroot(
 
 
 def test_the_same_names_from_the_same_server_change_nothing_whatever_their_order():
-    held = certificate_for("example.test", "www.example.test")
+    held = self_signed("example.test", "www.example.test")
     outcome = run_operation(acme_certificate, facts(held, SERVER), **ARGUMENTS)
     assert not outcome.changes
     assert outcome.noop == f"certificate front is for www.example.test, example.test, from {SERVER}"
@@ -87,8 +64,8 @@ def test_the_same_names_from_the_same_server_change_nothing_whatever_their_order
 @pytest.mark.parametrize(
     "held, server",
     [
-        (certificate_for("www.example.test"), SERVER),  # a name was added in data
-        (certificate_for("www.example.test", "example.test"), "https://acme-staging.example.test/dir"),
+        (self_signed("www.example.test"), SERVER),  # a name was added in data
+        (self_signed("www.example.test", "example.test"), "https://acme-staging.example.test/dir"),
     ],
     ids=["other-names", "other-ca"],
 )

@@ -1,0 +1,252 @@
+"""The session store, proven from outside: the application (the PyPI redis client in the app
+container, with its production config) reads and writes its sessions over TLS with its client
+certificate; everything else the Redis security checklist refuses is refused, and the users
+follow the data live."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from harness.certificates import client_of_another_ca
+from harness.operator import DEPLOYS
+from harness.redis_client import Attempt, attempt, install_client
+from pyinfra_hardening import session_store
+from pyinfra_hardening.application import DEFAULT_CONFIG_DIR
+
+CONFIG = f"{DEFAULT_CONFIG_DIR}/production.env"
+OTHER_CA_FILES = ("/root/other-ca/client.key", "/root/other-ca/client.pem")
+
+
+@pytest.fixture(scope="module")
+def store(deployment):
+    """The app container with the client installed, and the application's Redis settings."""
+    app = deployment.machines["app"]
+    for machine in (app, deployment.machines["backup"], deployment.outsider):
+        install_client(machine)
+    text = app.check(f"cat {CONFIG}")
+    config = dict(line.split("=", 1) for line in text.splitlines() if line.startswith("REDIS_"))
+    key, certificate = client_of_another_ca()
+    app.check("mkdir -p -m 700 /root/other-ca")
+    for path, content in zip(OTHER_CA_FILES, (key, certificate)):
+        app.exec(f"cat > {path}", stdin=content)
+    return app, config
+
+
+def as_application(store, commands=(), **changes) -> Attempt:
+    app, config = store
+    spec = {
+        "ca": config["REDIS_TLS_CA"],
+        "certificate": config["REDIS_TLS_CERT"],
+        "key": config["REDIS_TLS_KEY"],
+        "user": config["REDIS_USER"],
+        "password": config["REDIS_PASSWORD"],
+        **changes,
+    }
+    return attempt(app, config["REDIS_HOST"], int(config["REDIS_PORT"]), tuple(commands), **spec)
+
+
+def group_data_with(operator, folder, cache_servers: str):
+    """The operator's group data, with ``cache_servers.py`` holding ``cache_servers`` alone."""
+    folder.mkdir()
+    for source in operator.group_data.iterdir():
+        (folder / source.name).write_text(source.read_text())
+    (folder / "cache_servers.py").write_text(cache_servers)
+    return folder
+
+
+def admin(deployment, command: str) -> str:
+    return deployment.machines["db"].check(f"{session_store.ADMIN_CLI} {command}").strip()
+
+
+def test_the_application_reads_and_writes_its_sessions(deployment, store):
+    _, config = store
+    assert config["REDIS_HOST"] == deployment.machines["db"].private_ip and config["REDIS_PORT"] == "6379"
+    assert config["REDIS_USER"] == "application"
+    done = as_application(
+        store, [("SET", "session:4711", "alice", "EX", "600"), ("GET", "session:4711"), ("DEL", "session:4711")]
+    )
+    assert done.connected, done.connect
+    assert done.replies == ["ok:True", "ok:alice", "ok:1"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("GET", "user:1"),  # outside its key pattern
+        ("SET", "config", "x"),
+        ("FLUSHALL",),
+        ("FLUSHDB",),
+        ("KEYS", "*"),
+        ("CONFIG", "SET", "dir", "/root/.ssh"),
+        ("CONFIG", "GET", "*"),
+        ("DEBUG", "SLEEP", "0"),
+        ("MODULE", "LOAD", "/tmp/evil.so"),
+        ("EVAL", "return 1", "0"),
+        ("SCRIPT", "FLUSH"),
+        ("FUNCTION", "FLUSH"),
+        ("MIGRATE", "10.0.0.99", "6379", "session:1", "0", "1000"),
+        ("ACL", "SETUSER", "evil", "on", ">pw", "+@all"),
+        ("ACL", "LIST"),
+        ("SUBSCRIBE", "news"),
+        ("SHUTDOWN",),
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_the_application_user_is_refused_what_it_does_not_need(store, command):
+    done = as_application(store, [command])
+    assert done.connected, done.connect
+    # DEBUG and MODULE are off for every user (enable-*-command no), before any ACL is asked.
+    off = f"error:ResponseError: {command[0]} command not allowed."
+    assert done.replies[0].startswith(("error:NoPermissionError", off)), done.replies
+
+
+def test_a_plaintext_client_is_refused(store):
+    done = as_application(store, plaintext=True)
+    assert not done.connected, done  # the TLS port hangs up on a client that does not speak TLS
+    assert "PONG" not in json.dumps(done.replies)
+
+
+def test_tls_without_a_client_certificate_is_refused(store):
+    done = as_application(store, certificate=None, key=None)
+    assert not done.connected
+    assert re.search(r"ConnectionError|SSL|certificate", done.connect), done.connect
+
+
+def test_a_client_certificate_from_another_ca_is_refused(store):
+    key, certificate = OTHER_CA_FILES
+    done = as_application(store, key=key, certificate=certificate)
+    assert not done.connected
+    assert re.search(r"ConnectionError|SSL|certificate|unknown ca", done.connect, re.I), done.connect
+
+
+def test_tls_1_2_is_refused_when_only_1_3_is_allowed(store):
+    over_1_3 = as_application(store, tls_version="TLSv1_3")
+    assert over_1_3.connected and over_1_3.replies[0].startswith("-NOAUTH"), over_1_3
+    done = as_application(store, tls_version="TLSv1_2")
+    assert not done.connected
+    assert re.search(r"ConnectionError|SSL|version", done.connect, re.I), done.connect
+
+
+@pytest.mark.parametrize("password", ["", "x", "application"])
+def test_the_default_user_takes_no_password(store, password):
+    done = as_application(store, user="default", password=password)
+    assert not done.connected
+    assert "AuthenticationError" in done.connect or "WRONGPASS" in done.connect, done.connect
+
+
+def test_the_admin_user_is_refused_from_an_app_server(deployment, store):
+    """Its password exists on the session store alone; a guess from an app server is refused."""
+    done = as_application(store, user=session_store.ADMIN_USER, password="admin")
+    assert "AuthenticationError" in done.connect or "WRONGPASS" in done.connect, done.connect
+
+
+@pytest.mark.parametrize("where", ["outsider", "backup"])
+def test_connections_from_elsewhere_are_dropped(deployment, where):
+    machine = deployment.outsider if where == "outsider" else deployment.machines["backup"]
+    done = attempt(machine, deployment.machines["db"].private_ip, 6379, plaintext=True, timeout=3)
+    assert "timed out" in done.connect or "TimeoutError" in done.connect, done.connect
+
+
+def test_files_are_private_to_redis_and_hold_no_clear_password(deployment, operator):
+    db = deployment.machines["db"]
+    modes = dict(
+        line.split(" ", 1)
+        for line in db.check(
+            f"stat -c '%n %a %U:%G' {session_store.CONFIG} {session_store.ACL_FILE} {session_store.SERVER_KEY} "
+            f"{session_store.DATA_DIR} {session_store.ADMIN_PASSWORD_FILE} {session_store.LOG_FILE}"
+        ).splitlines()
+    )
+    assert modes[session_store.CONFIG] == "640 redis:redis"
+    assert modes[session_store.ACL_FILE] == "640 redis:redis"
+    assert modes[session_store.SERVER_KEY] == "400 redis:redis"
+    assert modes[session_store.DATA_DIR] == "750 redis:redis"
+    assert modes[session_store.ADMIN_PASSWORD_FILE] == "400 root:root"
+    assert modes[session_store.LOG_FILE].split()[0][-1] == "0"  # nothing for others
+    # Nothing of Redis's is open to others.
+    assert db.check("find /etc/redis /var/lib/redis /var/log/redis -perm /o=rwx") == ""
+    acl = db.check(f"cat {session_store.ACL_FILE}")
+    for name in (session_store.APP_REDIS_PASSWORD, session_store.REDIS_ADMIN_PASSWORD):
+        password = (operator.secrets / name).read_text().strip()
+        assert password not in acl
+        assert session_store.password_hash(password) in acl
+    assert re.search(r"^user default off ", acl, re.M)
+    assert db.check("ps -o user= -C redis-server").split() == ["redis"]
+    assert db.check("getent passwd redis | cut -d: -f7").strip() == "/usr/sbin/nologin"
+    assert "/var/log/redis/redis-server*.log" in db.check("cat /etc/logrotate.d/redis-server")
+    assert db.check("command -v logrotate").strip()
+
+
+def test_the_running_config_is_the_checklists(deployment):
+    db = deployment.machines["db"]
+    for name, value in {
+        "port": "0",
+        "tls-port": "6379",
+        "bind": db.private_ip,
+        "protected-mode": "yes",
+        "tls-auth-clients": "yes",
+        "tls-protocols": "TLSv1.3",
+        "tls-prefer-server-ciphers": "yes",
+        "tls-replication": "yes",
+        "requirepass": "",
+        "aclfile": session_store.ACL_FILE,
+        "enable-debug-command": "no",
+        "enable-module-command": "no",
+        "enable-protected-configs": "no",
+        "logfile": session_store.LOG_FILE,
+        "save": "",
+        "appendonly": "no",
+    }.items():
+        assert admin(deployment, f"CONFIG GET {name}").splitlines() == ([name, value] if value else [name]), name
+    assert admin(deployment, "ACL WHOAMI") == session_store.ADMIN_USER
+    # Redis listens on the private address's TLS port alone: no plaintext port, no other address.
+    listening = [line.split()[3] for line in db.check("ss -Htln").splitlines()]
+    assert f"{db.private_ip}:6379" in listening
+    assert [address for address in listening if address.endswith(":6379")] == [f"{db.private_ip}:6379"]
+
+
+def test_a_broken_candidate_never_replaces_the_live_file(deployment, operator, tmp_path):
+    """A rule pydantic cannot know is wrong (no such command): the throwaway server refuses the
+    candidate ACL file, the run fails, and the live file and users stay."""
+    db = deployment.machines["db"]
+    before = db.check(f"sha256sum {session_store.ACL_FILE}")
+    group_data = group_data_with(
+        operator, tmp_path / "group_data", "redis_app_commands = ['+@read', '+nosuchcommand']\n"
+    )
+    run = operator.pyinfra(deployment.admin_inventory, DEPLOYS["cache"], group_data=group_data)
+    assert run.returncode != 0 and run.failed, run.output
+    assert "failed validation; the live file was left as it was" in run.output
+    assert db.check(f"sha256sum {session_store.ACL_FILE}") == before
+    assert db.check(f"ls {session_store.ACL_FILE}.hardening-candidate 2>/dev/null || true") == ""
+
+
+def test_users_follow_the_data_live_without_a_restart(deployment, operator, store, tmp_path):
+    """A permission added in data changes that user alone, in the running server; a user added
+    by hand is deleted; putting the data back puts the user back."""
+    run_id = admin(deployment, "INFO server")
+    run_id = re.search(r"run_id:(\w+)", run_id).group(1)
+    admin_line = [line for line in admin(deployment, "ACL LIST").splitlines() if line.startswith("user admin ")]
+    admin(deployment, "ACL SETUSER intruder on >let-me-in ~* +@all")
+    assert not as_application(store, [("EVAL", "return 1", "0")]).replies[0].startswith("ok")
+
+    commands = ["+@read", "+@write", "+@keyspace", "+@connection", "+@transaction", "+@scripting"]
+    group_data = group_data_with(operator, tmp_path / "group_data", f"redis_app_commands = {commands!r}\n")
+    changed = operator.pyinfra(deployment.admin_inventory, DEPLOYS["cache"], group_data=group_data)
+    assert changed.returncode == 0, changed.output
+    db = deployment.machines["db"].name
+    assert sorted(name.rsplit(" | ", 1)[-1] for name in changed.changed[db]) == sorted(
+        ["Redis's users, passwords hashed (ACL file)", "Redis's live users are those of the ACL file"]
+    ), changed.changed
+    assert as_application(store, [("EVAL", "return 1", "0")]).replies == ["ok:1"]
+    users = admin(deployment, "ACL LIST").splitlines()
+    assert [line for line in users if line.startswith("user admin ")] == admin_line
+    assert not [line for line in users if line.startswith("user intruder ")]
+    assert re.search(r"run_id:(\w+)", admin(deployment, "INFO server")).group(1) == run_id
+
+    back = operator.pyinfra(deployment.admin_inventory, DEPLOYS["cache"])
+    assert back.returncode == 0, back.output
+    assert as_application(store, [("EVAL", "return 1", "0")]).replies[0].startswith("error:NoPermissionError")
+    again = operator.pyinfra(deployment.admin_inventory, DEPLOYS["cache"])
+    assert again.changed == {}, again.changed

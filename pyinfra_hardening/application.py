@@ -86,15 +86,12 @@ class ApplicationSettings(HostSettings):
         if taken is not None:
             return [Problem(host.name, "app_user", self.app_user, taken, "give the application an account of its own")]
         problems = access_rules.existing_account_problems(host, "app_user", self.app_user, person=False)
-        db_host, cache_host = database_server(host), session_store.session_store_server(host)
+        db_host, cache_host = config_stores(host)
         if db_host is None and cache_host is None:
             return problems
-        admitting = " and ".join(
-            name for name, peer in (("the database", db_host), ("the session store", cache_host)) if peer is not None
-        )
-        problems += access_rules.needs_private_ip(
-            host, f"{admitting} {'admits' if ' and ' not in admitting else 'admit'} the application by it"
-        )
+        admitting = [name for name, peer in (("the database", db_host), ("the session store", cache_host)) if peer]
+        verb = "admits" if len(admitting) == 1 else "admit"
+        problems += access_rules.needs_private_ip(host, f"{' and '.join(admitting)} {verb} the application by it")
         problems += validated(host, fleet_tls.FleetTlsSettings)[1]  # the client certificate's CA
         secrets = []
         if db_host is not None:
@@ -120,10 +117,13 @@ class ApplicationSettings(HostSettings):
         return problems
 
 
-def database_server(host: Host) -> Host | None:
-    """The database server the application uses: the first of ``db_servers`` in the inventory
-    with a private address; None without one."""
-    return next((peer for peer in host.inventory.get_group(fleet.DB_SERVERS, []) if peer.data.get("private_ip")), None)
+def config_stores(host: Host) -> tuple[Host | None, Host | None]:
+    """The database server and the session store the application uses: the first of
+    ``db_servers`` and of ``cache_servers`` with a private address (None for a group without)."""
+    return (
+        fleet.first_with_private_ip(host.inventory, fleet.DB_SERVERS),
+        fleet.first_with_private_ip(host.inventory, fleet.CACHE_SERVERS),
+    )
 
 
 @deploy("Application user")
@@ -195,7 +195,7 @@ def production_config() -> OperationMeta | None:
         application.production_config()
     """
     settings = settings_for(host, ApplicationSettings)
-    db_host, cache_host = database_server(host), session_store.session_store_server(host)
+    db_host, cache_host = config_stores(host)
     if db_host is None and cache_host is None:
         host.log("No db_servers or cache_servers in the inventory: no production config is written")
         return None
@@ -258,8 +258,7 @@ def application_service(config: OperationMeta | None = None, certificate: Operat
     if settings.app_command is None:
         return
     environment = None
-    has_config = database_server(host) is not None or session_store.session_store_server(host) is not None
-    if settings.app_config_format == "env" and has_config:
+    if settings.app_config_format == "env" and config_stores(host) != (None, None):
         environment = posixpath.join(settings.app_config_dir, CONFIG_FILES["env"])
     unit = validated_file(
         name="The application's sandboxed service",

@@ -107,6 +107,12 @@ def private_ips(inventory: Inventory, group: str) -> tuple[str, ...]:
     return tuple(address for address in addresses if address)
 
 
+def first_with_private_ip(inventory: Inventory, group: str) -> Host | None:
+    """The first host of ``group`` in the inventory with a private address (the one its peers
+    use, such as the application's database or session store); None without one."""
+    return next((peer for peer in inventory.get_group(group, []) if peer.data.get("private_ip")), None)
+
+
 def ssh_address(host: Host) -> tuple[str, int]:
     """Where the operator's machine reaches ``host``'s sshd (as pyinfra does)."""
     return host.data.get("ssh_hostname") or host.name, host.data.get("ssh_port") or 22

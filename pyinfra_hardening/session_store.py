@@ -198,14 +198,6 @@ class SessionStoreSettings(HostSettings):
         return problems
 
 
-def session_store_server(host: Host) -> Host | None:
-    """The session store the application uses: the first of ``cache_servers`` in the inventory
-    with a private address; None without one."""
-    return next(
-        (peer for peer in host.inventory.get_group(fleet.CACHE_SERVERS, []) if peer.data.get("private_ip")), None
-    )
-
-
 def password_hash(password: str) -> str:
     """An ACL password as Redis stores it: ``#`` and the SHA-256 of the clear text."""
     return "#" + hashlib.sha256(password.encode()).hexdigest()

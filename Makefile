@@ -37,8 +37,8 @@ demo: $(VENV)/.installed engine
 	$(PYTHON) tools/demo.py
 
 # The whole suite: unit tests, then integration tests on Debian 12 and 13 containers.
-test: $(VENV)/.installed images
-	$(PYTHON) -m pytest
+# Unit tests, then the containers.
+test: unit integration
 
 # Lint, format, types (strict on the package), and the generated docs in step with the models.
 lint: $(VENV)/.installed
@@ -54,7 +54,7 @@ docs: $(VENV)/.installed
 # Logins, ssh-audit (Debian 13's "Hardened" policy unmodified: paramiko 5.1 speaks ML-KEM) and
 # the lockout faults, with paramiko 5.1.
 paramiko5-canary: $(CANARY_VENV)/.installed images
-	$(CANARY_VENV)/bin/python -m pytest tests/integration/test_ssh.py tests/integration/test_ssh_lockout.py
+	$(CANARY_VENV)/bin/python -m pytest -n 2 --dist loadgroup tests/integration/test_ssh.py tests/integration/test_ssh_lockout.py
 
 # The slow judges, not in `make test`: testssl.sh's full scan and grade of the TLS front.
 judges: $(VENV)/.installed images
@@ -63,8 +63,10 @@ judges: $(VENV)/.installed images
 unit: $(VENV)/.installed
 	$(PYTHON) -m pytest -m unit
 
+# Each release's fleet in a pytest-xdist worker of its own. Unit tests stay in one process:
+# importing pyinfra's command line patches threading with gevent, which xdist workers cannot run under.
 integration: $(VENV)/.installed images
-	$(PYTHON) -m pytest -m integration
+	$(PYTHON) -m pytest -m integration -n 2 --dist loadgroup
 
 # Timings of the roles against throwaway containers: a table, and build/bench/results.json.
 bench: $(VENV)/.installed images

@@ -22,15 +22,37 @@ def operator(tmp_path_factory) -> Operator:
 
 @pytest.fixture(scope="session")
 def docker_client():
-    client = docker.from_env()
+    return docker.from_env()
+
+
+def _remove_leftovers_once(config: pytest.Config) -> None:
+    """Containers a killed earlier run left behind, removed by the main process only: under
+    pytest-xdist a worker doing it would remove the other workers' running fleets."""
+    if hasattr(config, "workerinput"):
+        return
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException:
+        return  # no engine here (a unit-only run): nothing can be left over
     remove_leftovers(client)
-    yield client
-    remove_leftovers(client)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _remove_leftovers_once(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _remove_leftovers_once(session.config)
 
 
 def pytest_collection_modifyitems(items):
     """Tests under tests/integration (and the slow judges of tests/judges) need Docker; the rest
-    are unit tests."""
+    are unit tests. For pytest-xdist's loadgroup (make test), the tests of one release's fleet
+    run in one worker, and so do a module's tests, so no fleet is built twice."""
     for item in items:
         kind = "integration" if {"integration", "judges"} & set(item.path.parts) else "unit"
         item.add_marker(getattr(pytest.mark, kind))
+        callspec = getattr(item, "callspec", None)
+        release = callspec.params.get("deployment") if callspec else None
+        item.add_marker(pytest.mark.xdist_group(release or item.path.name))

@@ -8,7 +8,7 @@ import os
 import docker
 import pytest
 
-from harness.containers import remove_leftovers
+from harness.containers import remove_leftovers, run_owner
 from harness.operator import Operator
 
 
@@ -25,9 +25,13 @@ def docker_client():
     return docker.from_env()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    run_owner()  # before pytest-xdist starts its workers, so theirs is this process too
+
+
 def _remove_leftovers_once(config: pytest.Config) -> None:
-    """Containers a killed earlier run left behind, removed by the main process only: under
-    pytest-xdist a worker doing it would remove the other workers' running fleets."""
+    """Containers a killed earlier run left behind, removed by the main process (the workers
+    share its run)."""
     if hasattr(config, "workerinput"):
         return
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
 import subprocess
@@ -18,6 +19,13 @@ from docker.types import IPAMConfig, IPAMPool
 REPO = Path(__file__).resolve().parents[2]
 LABEL = "pyinfra-hardening.test"
 RELEASES = ("debian12", "debian13")
+# The process that started this run (pytest's main process: its xdist workers inherit it).
+RUN_OWNER = "HARDENING_TEST_RUN"
+
+
+def run_owner() -> str:
+    """What this run's containers are labelled with: the PID of the process that started it."""
+    return os.environ.setdefault(RUN_OWNER, str(os.getpid()))
 
 
 def image_for(release: str) -> str:
@@ -30,11 +38,19 @@ def build_images(*releases: str) -> None:
 
 
 def remove_leftovers(client: docker.DockerClient) -> None:
-    """Containers and networks a killed earlier run could not remove."""
+    """Containers and networks a killed earlier run could not remove: those whose run's process
+    is gone (another run going on at the same time keeps its machines)."""
+
+    def left_over(labels: dict[str, str]) -> bool:
+        owner = labels.get(LABEL, "")
+        return not (owner.isdigit() and Path(f"/proc/{owner}").exists())
+
     for container in client.containers.list(all=True, filters={"label": LABEL}):
-        container.remove(force=True)
+        if left_over(container.labels):
+            container.remove(force=True)
     for network in client.networks.list(filters={"label": LABEL}):
-        network.remove()
+        if left_over(network.attrs.get("Labels") or {}):
+            network.remove()
 
 
 @dataclass
@@ -119,7 +135,7 @@ class Fleet:
         self.network = client.networks.create(
             f"hardening-{uuid.uuid4().hex[:8]}",
             driver="bridge",
-            labels={LABEL: "1"},
+            labels={LABEL: run_owner()},
             enable_ipv6=True,
             ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
         )
@@ -131,7 +147,7 @@ class Fleet:
             name=name,
             hostname=role,
             detach=True,
-            labels={LABEL: "1"},
+            labels={LABEL: run_owner()},
             # The flags systemd needs as PID 1 here (see shared field notes); --privileged fails.
             cap_add=["SYS_ADMIN", "NET_ADMIN"],
             security_opt=["seccomp=unconfined"],

@@ -62,3 +62,10 @@ README.md, "Secrets".
 
 # Fleet CA
 # fleet_ca_keys = 'keys'  # the folder where `hardening-ca` keeps the fleet CA's certificates and fleet-ca.json, on your machine (its keys are in the secret store)
+
+# Backups
+# backups = True  # nightly encrypted backup of the application's database (db_servers) and of Redis's data (cache_servers whose redis_persistence is not 'none'), copied to the backup servers (guide 3.11.2)
+# backup_public_key = 'keys/backup-public.pem'  # your RSA public key backups are encrypted to (hardening-backup keygen)
+# backup_time = '00:01'  # when the nightly backup runs, server time (guide 3.11.2)
+# backup_keep = 7  # how many backups of each kind the host keeps itself, newest first
+# backup_server_ssh_port = 22  # the port of the backup servers' sshd on the private network

@@ -8,4 +8,4 @@ add files to /srv/db-backups/incoming; what arrives is made root's and read-only
 
 
 # Backup drop box
-# offsite_backup_keep = 30  # how many backups of each database server a backup server keeps, newest first
+# offsite_backup_keep = 30  # how many backups of each kind from each host a backup server keeps, newest first

@@ -14,10 +14,3 @@ secret store on the first apply (README, Secrets); only the backup public key is
 # database_port = 3306  # the database's TCP port; only the app servers' private addresses may reach it (guide 3.11)
 # app_database = 'application'  # the application's database (guide 4.6); never one of MariaDB's own (mysql, sys, ...) or test
 # app_database_user = 'application'  # its account: SELECT, INSERT, UPDATE, DELETE there, from app servers only (4.6); never root, mysql or backup_dump
-
-# Backups
-# backups = True  # nightly encrypted backup of the application's database, copied to the backup servers (guide 3.11.2)
-# backup_public_key = 'keys/backup-public.pem'  # your RSA public key backups are encrypted to (hardening-backup keygen)
-# backup_time = '00:01'  # when the nightly backup runs, server time (guide 3.11.2)
-# backup_keep = 7  # how many backups the database server keeps, newest first
-# backup_server_ssh_port = 22  # the port of the backup servers' sshd on the private network

@@ -4,14 +4,20 @@
     hardening-backup fetch inventories/prod.py backup1.example.com --user alice --out restore
     hardening-backup restore --private-key ~/backup-key.pem restore/db1_20261122T000100Z.sql.gz.enc \\
         --sql-out restore.sql
+    hardening-backup fetch inventories/prod.py backup1.example.com --user alice --out restore \\
+        --session-store cache1
+    hardening-backup restore --private-key ~/backup-key.pem \\
+        restore/cache1.redis_20261122T000100Z.rdb.gz.enc --rdb-out dump.rdb
 
 ``keygen`` makes the RSA pair: set ``backup_public_key`` to the public half; keep the private half
 off every server (it is the only way to read a backup). ``fetch`` logs in to a backup server as
 an admin (key, TOTP code and sudo password from the secret store, as pyinfra does) and copies the
-newest complete pair here (the sealed files are root's: it reads them through sudo).
+newest complete pair here (the sealed files are root's: it reads them through sudo): of a
+database server's SQL, or with ``--session-store`` of a session store's Redis snapshots.
 ``restore`` checks the archive against its passphrase file, decrypts both here, and writes the
 SQL to ``--sql-out``, or feeds it to ``--via`` (a command that runs a MariaDB client; default
-``mariadb``) into ``--database``.
+``mariadb``) into ``--database``; a Redis snapshot goes to ``--rdb-out``, the file the session
+store's ``redis-restore`` loads.
 """
 
 from __future__ import annotations
@@ -37,12 +43,12 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from . import backups, compat, fleet, secret_store
 from .ssh import AdminLogin, ProbeFailed, logged_in
 
-ARCHIVE_SUFFIX = ".sql.gz.enc"
 PASSPHRASE_SUFFIX = ".passphrase.enc"
 # What the backup script gives `openssl enc` (and what a decryption by hand must give it). The
 # passphrase is 256 random bits: the iterations slow down no feasible guess; OpenSSL wants some.
 PBKDF2_ITERATIONS = 100_000
 OPENSSL_SALT_MAGIC = b"Salted__"
+RDB_MAGIC = b"REDIS"  # how every RDB file begins
 DEFAULT_BITS = 4096
 DATABASE_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 OAEP = asymmetric_padding.OAEP(mgf=asymmetric_padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
@@ -85,14 +91,23 @@ def load_private_key(path: Path) -> rsa.RSAPrivateKey:
     return key
 
 
+def kind_of(archive: Path) -> str:
+    """What ``archive`` holds (``backups.SQL`` or ``backups.RDB``), from its name."""
+    for kind in (backups.SQL, backups.RDB):
+        if archive.name.endswith(backups.archive_suffix(kind)):
+            return kind
+    endings = " or ".join(backups.archive_suffix(kind) for kind in (backups.SQL, backups.RDB))
+    raise RestoreError(f"{archive} is not a backup archive (its name ends in {endings})")
+
+
 def passphrase_file_for(archive: Path) -> Path:
-    if not archive.name.endswith(ARCHIVE_SUFFIX):
-        raise RestoreError(f"{archive} is not a backup archive (its name ends in {ARCHIVE_SUFFIX})")
-    return archive.with_name(archive.name[: -len(ARCHIVE_SUFFIX)] + PASSPHRASE_SUFFIX)
+    suffix = backups.archive_suffix(kind_of(archive))
+    return archive.with_name(archive.name[: -len(suffix)] + PASSPHRASE_SUFFIX)
 
 
 def decrypt_archive(key: rsa.RSAPrivateKey, archive: bytes, sealed_passphrase: bytes) -> bytes:
-    """The SQL dump inside ``archive``, after checking it is the one its passphrase file names."""
+    """What ``archive`` holds (an SQL dump, an RDB file), after checking it is the one its
+    passphrase file names."""
     try:
         passphrase, checksum = key.decrypt(sealed_passphrase, OAEP).decode().split("\n")[:2]
     except ValueError as error:
@@ -145,20 +160,25 @@ def run_with_sudo(transport: paramiko.Transport, command: str, password: str) ->
     return output
 
 
-def newest_pair(names: list[str], source: str | None) -> list[str]:
-    """The newest complete pair (archive, passphrase file) among ``names``, of ``source`` (a
-    database server's name) if given."""
-    prefix = f"{backups.source_name(source)}_" if source else ""
-    stamps = {name[: -len(ARCHIVE_SUFFIX)] for name in names if name.endswith(ARCHIVE_SUFFIX)}
+def newest_pair(names: list[str], source: str | None, kind: str) -> list[str]:
+    """The newest complete pair (archive, passphrase file) of ``kind`` among ``names``, of
+    ``source`` (the inventory name of the host that sent it) if given."""
+    suffix = backups.archive_suffix(kind)
+    if source is None:
+        prefix = ""
+    else:
+        prefix = (backups.source_name(source) if kind == backups.SQL else backups.session_store_source(source)) + "_"
+    stamps = {name[: -len(suffix)] for name in names if name.endswith(suffix)}
     complete = [stem for stem in stamps if f"{stem}{PASSPHRASE_SUFFIX}" in names and stem.startswith(prefix)]
     if not complete:
-        raise RestoreError(f"no complete backup{' of ' + source if source else ''} on the backup server")
+        what = "database backup" if kind == backups.SQL else "Redis snapshot"
+        raise RestoreError(f"no complete {what}{' of ' + source if source else ''} on the backup server")
     newest = max(complete, key=lambda stem: stem.rsplit("_", 1)[1])
-    return [f"{newest}{ARCHIVE_SUFFIX}", f"{newest}{PASSPHRASE_SUFFIX}"]
+    return [f"{newest}{suffix}", f"{newest}{PASSPHRASE_SUFFIX}"]
 
 
-def fetch(inventory_path: Path, host_name: str, user: str, out: Path, source: str | None = None) -> list[Path]:
-    """Copy the newest backup pair from backup server ``host_name`` of the inventory into ``out``."""
+def fetch(inventory_path: Path, host_name: str, user: str, out: Path, source: str | None, kind: str) -> list[Path]:
+    """Copy the newest backup pair of ``kind`` from backup server ``host_name`` of the inventory into ``out``."""
     host = compat.load_inventory(str(inventory_path)).get_host(host_name)  # the data a run would see
     if host is None:
         raise RestoreError(f"{host_name} is not in {inventory_path}")
@@ -175,7 +195,7 @@ def fetch(inventory_path: Path, host_name: str, user: str, out: Path, source: st
         names = run_with_sudo(transport, f"ls -1 {backups.INCOMING}", password.reveal()).decode().split()
         out.mkdir(parents=True, exist_ok=True)
         fetched = []
-        for name in newest_pair(names, source):
+        for name in newest_pair(names, source, kind):
             data = run_with_sudo(transport, f"cat {backups.INCOMING}/{name}", password.reveal())
             write_private(out / name, data)
             fetched.append(out / name)
@@ -197,14 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     fetched.add_argument("host", help="the backup server, as the inventory names it")
     fetched.add_argument("--user", required=True, help="your admin login (key, TOTP and sudo from the store)")
     fetched.add_argument("--out", type=Path, required=True, help="the folder to copy the pair into (files 600)")
-    fetched.add_argument("--database-server", help="only backups of this database server (its inventory name)")
+    origin = fetched.add_mutually_exclusive_group()
+    origin.add_argument("--database-server", help="the newest backup of this database server (its inventory name)")
+    origin.add_argument(
+        "--session-store", help="the newest Redis snapshot of this session store (its inventory name) instead"
+    )
     restore = commands.add_parser("restore", help="decrypt a backup and restore it into a database")
-    restore.add_argument("archive", type=Path, help="the NAME.sql.gz.enc file")
+    restore.add_argument("archive", type=Path, help="the NAME.sql.gz.enc or NAME.rdb.gz.enc file")
     restore.add_argument("--passphrase-file", type=Path, help="NAME.passphrase.enc (default: beside the archive)")
     restore.add_argument("--private-key", type=Path, required=True)
     target = restore.add_mutually_exclusive_group(required=True)
     target.add_argument("--database", help="restore into this database (created if missing)")
     target.add_argument("--sql-out", type=Path, help="write the decrypted SQL here (mode 600) instead")
+    target.add_argument("--rdb-out", type=Path, help="write a decrypted Redis snapshot here (mode 600)")
     restore.add_argument(
         "--via",
         default="mariadb",
@@ -226,12 +251,29 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         if options.command == "fetch":
-            paths = fetch(options.inventory, options.host, options.user, options.out, options.database_server)
+            if options.session_store:
+                source, kind = options.session_store, backups.RDB
+            else:
+                source, kind = options.database_server, backups.SQL
+            paths = fetch(options.inventory, options.host, options.user, options.out, source, kind)
             print("\n".join(f"fetched {path}" for path in paths))
             return 0
+        kind = kind_of(options.archive)
+        if (kind == backups.RDB) != bool(options.rdb_out):
+            wanted = "--rdb-out FILE" if kind == backups.RDB else "--database NAME or --sql-out FILE"
+            raise RestoreError(
+                f"{options.archive.name} is {'a Redis snapshot' if kind == backups.RDB else 'SQL'}: "
+                f"restore it with {wanted}"
+            )
         key = load_private_key(options.private_key)
         sealed = (options.passphrase_file or passphrase_file_for(options.archive)).read_bytes()
         dump = decrypt_archive(key, options.archive.read_bytes(), sealed)
+        if options.rdb_out:
+            if not dump.startswith(RDB_MAGIC):
+                raise RestoreError(f"{options.archive.name} does not hold a Redis snapshot (an RDB file)")
+            write_private(options.rdb_out, dump)
+            print(f"Redis snapshot written to {options.rdb_out}: load it on the session store with redis-restore")
+            return 0
         if options.sql_out:
             write_private(options.sql_out, dump)
             print(f"decrypted SQL written to {options.sql_out}")

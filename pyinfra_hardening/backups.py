@@ -1,13 +1,15 @@
 """Encrypted offsite backups (guide 3.11.2).
 
-On a database server: a root-only script, run nightly by cron, dumps the application's database
-and encrypts it to the operator's RSA public key, keeps the newest N, and copies each new pair to
+On a database server, and on a session store that keeps its data on disk: a root-only script,
+run nightly by cron, dumps the application's database (and takes a snapshot of Redis's data),
+encrypts each to the operator's RSA public key, keeps the newest N, and copies each new pair to
 the backup servers with scp, as a dedicated account, with a key of its own.
 
 On a backup server: that account can only drop files into one directory (SFTP in a chroot, no
-reading, listing, renaming or deleting, no shell, only from the database servers); what arrives
-is sealed read-only for root at once and the newest N of each database server kept.
-The operator fetches and restores with ``hardening-backup fetch`` and ``restore`` (backup_cli.py).
+reading, listing, renaming or deleting, no shell, only from the database servers and session
+stores); what arrives is sealed read-only for root at once and the newest N of each kind from
+each host kept. The operator fetches and restores with ``hardening-backup fetch`` and
+``restore`` (backup_cli.py).
 """
 
 from __future__ import annotations
@@ -31,21 +33,23 @@ from . import access_rules, backup_cli, compat, fleet, secret_store, services
 from .accounts import locked_system_account
 from .data_types import ClockTime, FilePath, Flag, HostSettings, Port, whole_number
 from .database import BACKUP_DUMP_PASSWORD, DUMP_ACCOUNT, DatabaseSettings, random_password
+from .fleet import CACHE_SERVERS, DB_SERVERS
 from .login_alerts import WatchedLog, log_exists
-from .managed_files import render, validated_file
+from .managed_files import CONFIG_DIR, render, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
-from .settings import Problem, settings_for, stored
+from .session_store import ADMIN_CLI, SessionStoreSettings
+from .settings import Problem, settings_for, stored, validated
 from .ssh import MatchBlock
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
+    from pyinfra.api.inventory import Inventory
 
-# Database server side.
+# The side that sends backups (the names predate session stores, and stay for live servers).
 BACKUP_SCRIPT = "/usr/local/sbin/db-backup"
 BACKUP_CRON = "/etc/cron.d/pyinfra-hardening-db-backup"
 BACKUP_DIR = "/var/backups/db-encrypted"
-CONFIG_DIR = "/etc/pyinfra-hardening"
 DUMP_OPTIONS = f"{CONFIG_DIR}/backup-dump.cnf"
 PUBLIC_KEY = f"{CONFIG_DIR}/backup-public.pem"
 SSH_KEY = "/root/.ssh/db-backup_ed25519"
@@ -57,6 +61,12 @@ SSH_KEY_SECRET = r"(?s)-----BEGIN OPENSSH PRIVATE KEY-----\n(.*?)\n-----END"
 
 BACKUP_SSH_KEY = "backup-ssh-key"
 MIN_BACKUP_KEY_BITS = 3072
+# What a backup holds: the archive of a pair is SOURCE_STAMP.KIND.gz.enc.
+SQL, RDB = "sql", "rdb"
+# A session store's backups are named after its host and this, apart from its database's.
+SESSION_STORE_SOURCE_SUFFIX = ".redis"
+# What `redis-cli --rdb` sends to take the snapshot: disabling them would stop the backup.
+SNAPSHOT_COMMANDS = frozenset({"sync", "psync", "replconf"})
 KEYGEN_FIX = (
     "make a key pair on your machine with `hardening-backup keygen --private-key PATH --public-key "
     "keys/backup-public.pem`, keep the private key off the servers, and set backup_public_key to the "
@@ -80,12 +90,12 @@ SFTP_UMASK = "0577"
 
 class BackupSettings(HostSettings):
     title = "Backups"
-    group = "db_servers"
+    group = "all"  # database servers and session stores both send them
 
     backups: Flag = Field(
         True,
-        description="nightly encrypted backup "
-        "of the application's database, copied to the backup servers (guide 3.11.2)",
+        description="nightly encrypted backup of the application's database (db_servers) and of Redis's data "
+        "(cache_servers whose redis_persistence is not 'none'), copied to the backup servers (guide 3.11.2)",
     )
     backup_public_key: FilePath | None = Field(
         "keys/backup-public.pem",
@@ -97,7 +107,7 @@ class BackupSettings(HostSettings):
     )
     backup_keep: Annotated[int, whole_number(1, 1000)] = Field(
         7,
-        description="how many backups the database server keeps, newest first",
+        description="how many backups of each kind the host keeps itself, newest first",
     )
     backup_server_ssh_port: Port = Field(
         22,
@@ -105,7 +115,9 @@ class BackupSettings(HostSettings):
     )
 
     def problems(self, host: Host) -> list[Problem]:
-        if not self.backups:
+        store = validated(host, SessionStoreSettings, in_use=False)[0] if CACHE_SERVERS in host.groups else None
+        snapshots = store is not None and store.redis_persistence != "none"
+        if not self.backups or not (DB_SERVERS in host.groups or snapshots):
             return []
         key_problem = (
             backup_public_key_problem(Path(self.backup_public_key).expanduser())
@@ -117,8 +129,21 @@ class BackupSettings(HostSettings):
             if key_problem
             else []
         )
-        dump_password = stored(host, BACKUP_DUMP_PASSWORD, "backups", True, problems)
         problems += stored_key_problems(host, "backups", True)
+        if store is not None and snapshots and SNAPSHOT_COMMANDS & set(store.redis_disabled_commands):
+            problems.append(
+                Problem(
+                    host.name,
+                    "redis_disabled_commands",
+                    store.redis_disabled_commands,
+                    f"disables {', '.join(sorted(SNAPSHOT_COMMANDS & set(store.redis_disabled_commands)))}, which "
+                    f"the nightly snapshot of Redis's data needs (redis_persistence = {store.redis_persistence!r})",
+                    "keep sync, psync and replconf, or set backups = False",
+                )
+            )
+        if DB_SERVERS not in host.groups:
+            return problems
+        dump_password = stored(host, BACKUP_DUMP_PASSWORD, "backups", True, problems)
         if dump_password and set(dump_password.reveal()) & set('"\\\n'):
             problems.append(
                 Problem(
@@ -139,13 +164,15 @@ class DropBoxSettings(HostSettings):
 
     offsite_backup_keep: Annotated[int, whole_number(1, 10000)] = Field(
         30,
-        description="how many backups of each database server a backup server keeps, newest first",
+        description="how many backups of each kind from each host a backup server keeps, newest first",
     )
 
     def problems(self, host: Host) -> list[Problem]:
         problems = []
-        if host.inventory.get_group(fleet.DB_SERVERS, []):
-            problems += access_rules.needs_private_ip(host, "the database servers copy backups to it there")
+        if any(host.inventory.get_group(group, []) for group in (DB_SERVERS, CACHE_SERVERS)):
+            problems += access_rules.needs_private_ip(
+                host, "the database servers and session stores copy backups to it there"
+            )
         problems += stored_key_problems(host, "offsite_backup_keep", self.offsite_backup_keep)
         return problems
 
@@ -207,37 +234,73 @@ def copy_key() -> Secret:
 
 
 @dataclass(frozen=True)
-class Backups:
-    """The database server's nightly encrypted backup (guide 3.11.2)."""
+class BackupPart:
+    """One thing a host backs up each night, as pairs of files of its own."""
 
-    database: str
+    source: str  # what its file names begin with
+    kind: str  # SQL or RDB
+    what: str  # how the log names it
+    command: str  # prints it on standard output
+
+
+@dataclass(frozen=True)
+class Backups:
+    """A host's nightly encrypted backup (guide 3.11.2)."""
+
+    parts: tuple[BackupPart, ...]
     public_key: str  # PEM of the operator's RSA key; its private half never leaves the operator
     time: tuple[int, int]  # hour, minute
     keep: int
     destinations: tuple[str, ...]  # the backup servers' private addresses
     ssh_port: int
-    source: str  # this server's name in backup file names
 
 
 def backups_of(host: Host) -> Backups | None:
+    """What ``host`` backs up: the application's database on a database server, a snapshot of
+    Redis's data on a session store that keeps it on disk; None for nothing."""
     settings = settings_for(host, BackupSettings)
     if not settings.backups or settings.backup_public_key is None:
         return None
+    parts = []
+    if DB_SERVERS in host.groups:
+        database = settings_for(host, DatabaseSettings).app_database
+        dump = f"mariadb-dump --defaults-extra-file={DUMP_OPTIONS} --single-transaction --skip-lock-tables {database}"
+        parts.append(BackupPart(source_name(host.name), SQL, f"the {database} database", dump))
+    if CACHE_SERVERS in host.groups and settings_for(host, SessionStoreSettings).redis_persistence != "none":
+        # A point-in-time snapshot from the running server (as a replica gets one), whether it
+        # keeps RDB snapshots or an AOF: nothing of its own files is read while Redis writes them.
+        parts.append(BackupPart(session_store_source(host.name), RDB, "Redis's data", f"{ADMIN_CLI} --rdb -"))
+    if not parts:
+        return None
     hour, minute = (int(part) for part in settings.backup_time.split(":"))
     return Backups(
-        settings_for(host, DatabaseSettings).app_database,
+        tuple(parts),
         Path(settings.backup_public_key).expanduser().read_text(),
         (hour, minute),
         settings.backup_keep,
         fleet.private_ips(host.inventory, fleet.BACKUP_SERVERS),
         settings.backup_server_ssh_port,
-        source_name(host.name),
     )
 
 
 def source_name(host_name: str) -> str:
-    """The database server's name in backup file names (no ``_``: it separates name and time)."""
+    """A database server's name in backup file names (no ``_``: it separates name and time)."""
     return re.sub(r"[^A-Za-z0-9.-]", "-", host_name)
+
+
+def session_store_source(host_name: str) -> str:
+    """A session store's name in backup file names."""
+    return source_name(host_name) + SESSION_STORE_SOURCE_SUFFIX
+
+
+def archive_suffix(kind: str) -> str:
+    return f".{kind}.gz.enc"
+
+
+def backup_sources(inventory: Inventory) -> tuple[str, ...]:
+    """The private addresses the backup servers take backups from: the database servers' and
+    the session stores' (each host once)."""
+    return tuple(dict.fromkeys(fleet.private_ips(inventory, DB_SERVERS) + fleet.private_ips(inventory, CACHE_SERVERS)))
 
 
 def scp_host(address: str) -> str:
@@ -247,9 +310,8 @@ def scp_host(address: str) -> str:
 def backup_script(backups: Backups) -> str:
     return render(
         BACKUP_SCRIPT,
-        database=backups.database,
+        parts=backups.parts,
         backup_dir=BACKUP_DIR,
-        dump_options=DUMP_OPTIONS,
         public_key=PUBLIC_KEY,
         ssh_key=SSH_KEY,
         known_hosts=KNOWN_HOSTS,
@@ -257,13 +319,12 @@ def backup_script(backups: Backups) -> str:
         iterations=backup_cli.PBKDF2_ITERATIONS,
         destinations=[scp_host(address) for address in backups.destinations],
         ssh_port=backups.ssh_port,
-        source=backups.source,
         account=ACCOUNT,
         log_file=LOG_FILE,
     )
 
 
-# What the login alerts watch on a database server: the backup's own log.
+# What the login alerts watch on a host that sends backups: the backup's own log.
 BACKUP_LOG = WatchedLog(
     "db_backup",
     LOG_FILE,
@@ -275,8 +336,9 @@ def sshd_match_block() -> MatchBlock:
     """The backup account's rules in the SSH drop-in of a backup server."""
     return MatchBlock(
         ACCOUNT,
-        "# Guide 3.11.2: the database servers' backup account. Its key alone (it runs unattended, no\n"
-        "# second factor), only from their addresses (authorized_keys), and only SFTP into its drop box.",
+        "# Guide 3.11.2: the backup account of the database servers and session stores. Its key alone\n"
+        "# (it runs unattended, no second factor), only from their addresses (authorized_keys), and\n"
+        "# only SFTP into its drop box.",
         (
             "AuthenticationMethods publickey",
             f"AuthorizedKeysFile {AUTHORIZED_KEYS}",
@@ -292,28 +354,30 @@ def sshd_match_block() -> MatchBlock:
 
 
 def alert_ignore_lines(host: Host) -> list[str]:
-    """On a backup server: the backup account's nightly logins from the database servers raise no alert."""
+    """On a backup server: the backup account's nightly logins from the hosts that send backups raise no alert."""
     return [
         f"Accepted publickey for {re.escape(ACCOUNT)} from {re.escape(address)} port "
-        for address in fleet.private_ips(host.inventory, fleet.DB_SERVERS)
+        for address in backup_sources(host.inventory)
     ]
 
 
 def authorized_keys(sources: tuple[str, ...]) -> str:
-    """The database servers' key, usable only from their addresses and for nothing but SFTP; no
-    key at all while the inventory has no database server."""
+    """The copy key, usable only from the addresses of the hosts that send backups and for
+    nothing but SFTP; no key at all while the inventory has none of them."""
     if not sources:
-        return "# No database servers in the inventory: no key is accepted.\n"
+        return "# No database servers or session stores in the inventory: no key is accepted.\n"
     return f'restrict,from="{",".join(sources)}" {public_line(copy_key())}\n'
 
 
 @deploy("Encrypted backups")
-def database_backups() -> None:
+def nightly_backups() -> None:
     """
-    The nightly encrypted backup on a database server: a root-only script run by cron dumps
-    the application's database, encrypts it to ``backup_public_key``, keeps ``backup_keep`` and
-    copies each to the backup servers. Nothing with ``backups = False``. Apply after
-    ``database.mariadb(dump_account=True)``.
+    The nightly encrypted backup of what the host holds: a root-only script run by cron dumps
+    the application's database on a database server (apply after
+    ``database.mariadb(dump_account=True)``) and takes a snapshot of Redis's data on a session
+    store whose ``redis_persistence`` is not 'none' (after ``session_store.redis()``), encrypts
+    each to ``backup_public_key``, keeps ``backup_keep`` of each and copies them to the backup
+    servers. Nothing with ``backups = False``.
     """
     backups = backups_of(host)
     if backups is None:
@@ -332,18 +396,19 @@ def database_backups() -> None:
         content=backups.public_key,
         validator="openssl pkey -pubin -noout -in {}",
     )
-    validated_file(
-        name="The dump account's password, root-only (secret)",
-        dest=DUMP_OPTIONS,
-        validator=None,
-        mode="600",
-        content=lambda: render(
-            DUMP_OPTIONS,
-            user=DUMP_ACCOUNT[0],
-            password=secret_store.generated(BACKUP_DUMP_PASSWORD, random_password, compat.executing()).reveal(),
-        ),
-        secret_pattern=DUMP_OPTIONS_SECRET,
-    )
+    if any(part.kind == SQL for part in backups.parts):
+        validated_file(
+            name="The dump account's password, root-only (secret)",
+            dest=DUMP_OPTIONS,
+            validator=None,
+            mode="600",
+            content=lambda: render(
+                DUMP_OPTIONS,
+                user=DUMP_ACCOUNT[0],
+                password=secret_store.generated(BACKUP_DUMP_PASSWORD, random_password, compat.executing()).reveal(),
+            ),
+            secret_pattern=DUMP_OPTIONS_SECRET,
+        )
     validated_file(
         name="The key this server copies backups offsite with (secret)",
         dest=SSH_KEY,
@@ -368,13 +433,14 @@ def database_backups() -> None:
 @deploy("Backup drop box")
 def backup_receiver() -> None:
     """
-    A backup server's drop box: the account the database servers copy to can only add files
-    (SFTP in a chroot, from their addresses, with their key); what arrives is sealed read-only
-    for root at once and the newest ``offsite_backup_keep`` of each database server kept. The
-    SSH drop-in needs ``sshd_match_block()`` for the account (``ssh.harden(match_blocks=...)``).
+    A backup server's drop box: the account the database servers and session stores copy to can
+    only add files (SFTP in a chroot, from their addresses, with their key); what arrives is
+    sealed read-only for root at once and the newest ``offsite_backup_keep`` of each kind from
+    each host kept. The SSH drop-in needs ``sshd_match_block()`` for the account
+    (``ssh.harden(match_blocks=...)``).
     """
     keep = settings_for(host, DropBoxSettings).offsite_backup_keep
-    sources = fleet.private_ips(host.inventory, fleet.DB_SERVERS)
+    sources = backup_sources(host.inventory)
     locked_system_account(ACCOUNT, CHROOT, "Backup account")
     # sshd's chroot must be root's and closed to writes; the account only writes inside, and the
     # sticky bit stops it removing what is sealed.
@@ -390,7 +456,7 @@ def backup_receiver() -> None:
         mode="1730",
     )
     validated_file(
-        name="Only the database servers' backup key, only from their addresses",
+        name="Only the backup key of the database servers and session stores, only from their addresses",
         dest=AUTHORIZED_KEYS,
         content=lambda: authorized_keys(sources),
         validator="ssh-keygen -l -f {} >/dev/null" if sources else None,

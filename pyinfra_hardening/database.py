@@ -421,7 +421,7 @@ def mariadb(dump_account: bool = False) -> None:
     anonymous accounts or test database, the data directory private to mysql, and the
     application's database with its account for each app server in the inventory.
 
-    + dump_account: also keep the backup's read-only dump account (``backups.database_backups``)
+    + dump_account: also keep the backup's read-only dump account (``backups.nightly_backups``)
 
     Example:
 

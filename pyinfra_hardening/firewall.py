@@ -27,6 +27,7 @@ from pyinfra.operations import python
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, services
+from .backups import backup_sources
 from .data_types import Flag, HostSettings, Networks, Port, described, documented_in, whole_number
 from .database import DatabaseSettings
 from .fleet import APP_SERVERS, BACKUP_SERVERS, CACHE_SERVERS, DB_SERVERS
@@ -194,9 +195,10 @@ class FirewallPlan:
     app_port_redirects: tuple[tuple[int, int], ...]
     database_port: int
     session_store_port: int
-    # Private addresses of the inventory's app and database servers: who may reach whom.
+    # Private addresses of the inventory's app servers, and of the hosts that send backups (its
+    # database servers and session stores): who may reach whom.
     app_server_ips: tuple[str, ...]
-    db_server_ips: tuple[str, ...]
+    backup_source_ips: tuple[str, ...]
 
 
 def plan_for(host: Host) -> FirewallPlan:
@@ -213,7 +215,7 @@ def plan_for(host: Host) -> FirewallPlan:
         database_port,
         session_store_port,
         fleet.private_ips(host.inventory, APP_SERVERS),
-        fleet.private_ips(host.inventory, DB_SERVERS),
+        backup_sources(host.inventory),
     )
 
 
@@ -245,7 +247,7 @@ def networks(addresses: Iterable[str]) -> tuple[str, ...]:
 def openings(settings: FirewallPlan, ssh_ports: list[int]) -> list[Opening]:
     """What the host's roles open. SSH: an app server is the way in (to everyone, or to
     admin_cidrs when set); a database or cache server admits the app servers, a backup server
-    the database servers, all also admin_cidrs. A host in several roles gets the union."""
+    the database and cache servers, all also admin_cidrs. A host in several roles gets the union."""
     roles = settings.roles
     if APP_SERVERS in roles and not settings.admin_cidrs:
         ssh_sources = None
@@ -254,7 +256,7 @@ def openings(settings: FirewallPlan, ssh_ports: list[int]) -> list[Opening]:
         if DB_SERVERS in roles or CACHE_SERVERS in roles:
             admitted += settings.app_server_ips
         if BACKUP_SERVERS in roles:
-            admitted += settings.db_server_ips
+            admitted += settings.backup_source_ips
         ssh_sources = networks(admitted)
     result = [Opening(port, ssh_sources, "SSH") for port in ssh_ports]
     if APP_SERVERS in roles:

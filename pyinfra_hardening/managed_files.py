@@ -28,6 +28,9 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from . import compat
 
+# The project's own files on a host: the directory is root's, its secrets root's alone.
+CONFIG_DIR = "/etc/pyinfra-hardening"
+
 
 def template_root() -> Path:
     """The templates shipped inside this package (an editable install maps them to the repo's

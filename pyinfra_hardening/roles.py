@@ -62,7 +62,7 @@ ROLE_DEPLOYS = {
 ROLE_SETTINGS: dict[str, list[type[HostSettings]]] = {
     APP_SERVERS: [*BASELINE, application.ApplicationSettings, tls_front.TlsFrontSettings],
     DB_SERVERS: [*BASELINE, fleet_tls.FleetTlsSettings, database.DatabaseSettings, backups.BackupSettings],
-    CACHE_SERVERS: [*BASELINE, fleet_tls.FleetTlsSettings, session_store.SessionStoreSettings],
+    CACHE_SERVERS: [*BASELINE, fleet_tls.FleetTlsSettings, session_store.SessionStoreSettings, backups.BackupSettings],
     BACKUP_SERVERS: [*BASELINE, backups.DropBoxSettings],
 }
 # What a run has applied to each host already: a host in two roles, both deployed in one run,
@@ -181,15 +181,14 @@ def _refuse_connection_data(host: Host) -> None:
 
 
 def host_baseline() -> None:
-    """The baseline with what each of the host's roles adds to it (a database server watches its
-    backup log, a backup server takes key-only logins for the drop box), so every role's deploy
-    gives a host in several roles the same baseline."""
-    db_backups = DB_SERVERS in host.groups and settings_for(host, backups.BackupSettings).backups
+    """The baseline with what each of the host's roles adds to it (a host that sends backups
+    watches their log, a backup server takes key-only logins for the drop box), so every role's
+    deploy gives a host in several roles the same baseline."""
     drop_box = BACKUP_SERVERS in host.groups
     baseline(
         key_logins=drop_box,
         ignore_lines=tuple(backups.alert_ignore_lines(host)) if drop_box else (),
-        watched_logs=(backups.BACKUP_LOG,) if db_backups else (),
+        watched_logs=(backups.BACKUP_LOG,) if backups.backups_of(host) else (),
         match_blocks=(backups.sshd_match_block(),) if drop_box else (),
     )
 
@@ -261,7 +260,7 @@ def db_server() -> None:
     shared_start()
     shared_firewall()
     database.mariadb(dump_account=settings_for(host, backups.BackupSettings).backups)
-    backups.database_backups()
+    once(backups.nightly_backups)
     shared_end(DB_SERVERS)
 
 
@@ -269,8 +268,9 @@ def db_server() -> None:
 def cache_server() -> None:
     """
     The session store: the baseline, a firewall that admits SSH and Redis's TLS port from the
-    app servers only, and Redis to the Redis security checklist (``session_store.redis``).
-    A host may be a database server too.
+    app servers only, Redis to the Redis security checklist (``session_store.redis``), and with
+    ``redis_persistence``, the nightly encrypted backup of its data. A host may be a database
+    server too (one backup script then backs up both).
     """
     check_roles(run_hosts(host.inventory))
     if CACHE_SERVERS not in host.groups:
@@ -278,14 +278,15 @@ def cache_server() -> None:
     shared_start()
     shared_firewall()
     session_store.redis()
+    once(backups.nightly_backups)
     shared_end(CACHE_SERVERS)
 
 
 @deploy("Backup server")
 def backup_server() -> None:
     """
-    The backup server: the baseline, a firewall that admits SSH from the database servers only,
-    and a drop box the database servers can only add backups to (guide 3.11.2).
+    The backup server: the baseline, a firewall that admits SSH from the database servers and
+    session stores only, and a drop box they can only add backups to (guide 3.11.2).
     """
     check_roles(run_hosts(host.inventory))
     if BACKUP_SERVERS not in host.groups:

@@ -25,10 +25,9 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, fleet_tls, secret_store, services
-from .backups import CONFIG_DIR
 from .data_types import HostSettings, Port, described, one_of
 from .database import TLS12_CIPHERS, DatabaseSettings, no_login_shell, random_password
-from .managed_files import render, staged_statements, validated_file
+from .managed_files import CONFIG_DIR, render, staged_statements, validated_file
 from .packages import ensure_packages
 from .settings import Problem, settings_for, stored, validated
 from .timesync import InContainer
@@ -49,6 +48,7 @@ UNIT_DROP_IN = "/etc/systemd/system/redis-server.service.d/pyinfra-hardening.con
 ADMIN_PASSWORD_FILE = f"{CONFIG_DIR}/redis-admin.password"
 ADMIN_CLI = "/usr/local/sbin/redis-admin"
 CHECKER = "/usr/local/lib/pyinfra-hardening/redis-check"
+RESTORE_SCRIPT = "/usr/local/sbin/redis-restore"  # a snapshot from the backups, loaded (persistence only)
 ADMIN_USER = "admin"
 APP_REDIS_PASSWORD = "app-redis-password"
 REDIS_ADMIN_PASSWORD = "redis-admin-password"
@@ -449,3 +449,17 @@ def redis() -> None:
     )
     compat.announce_reads([(Directory, {"path": DATA_DIR})])
     files.directory(name=f"{DATA_DIR} is private to redis", path=DATA_DIR, user="redis", group="redis", mode="750")
+    if settings.redis_persistence != "none":
+        validated_file(
+            name=f"{RESTORE_SCRIPT}: a snapshot from the backups, checked, then in place of the data",
+            dest=RESTORE_SCRIPT,
+            content=render(
+                RESTORE_SCRIPT,
+                data_dir=DATA_DIR,
+                checker=CHECKER,
+                service=SERVICE,
+                aof=settings.redis_persistence == "aof",
+            ),
+            validator="sh -n {}",
+            mode="700",
+        )

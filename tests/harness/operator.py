@@ -35,6 +35,9 @@ SMTP_USER = "monit"
 SMTP_PASSWORD = "Mail-Relay-Pass-51"
 # Backups the test fleets keep: few, so a test sees both servers rotate.
 DB_BACKUP_KEEP, OFFSITE_BACKUP_KEEP = 3, 4
+# The session store keeps its data on disk, so the nightly backup holds it: as snapshots on one
+# release, as an append-only file on the other.
+REDIS_PERSISTENCE = {"debian12": "rdb", "debian13": "aof"}
 # The operator's backup command, from the same environment as the tests.
 HARDENING_BACKUP = str(Path(sys.executable).parent / "hardening-backup")
 HARDENING_CA = str(Path(sys.executable).parent / "hardening-ca")

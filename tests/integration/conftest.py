@@ -10,7 +10,16 @@ import pytest
 
 from harness.acme import PUBLIC_NAME, AcmeCa, start_acme_ca
 from harness.containers import RELEASES, Fleet, Machine, build_images
-from harness.operator import ADMIN, DB_BACKUP_KEEP, DEPLOYS, OFFSITE_BACKUP_KEEP, ROLE_GROUPS, Operator, Run
+from harness.operator import (
+    ADMIN,
+    DB_BACKUP_KEEP,
+    DEPLOYS,
+    OFFSITE_BACKUP_KEEP,
+    REDIS_PERSISTENCE,
+    ROLE_GROUPS,
+    Operator,
+    Run,
+)
 from harness.provider import act_like_a_provider_image, fingerprint
 from harness.sinks import Sinks, send_alerts_to, start_sinks
 from harness.ssh import login
@@ -56,6 +65,7 @@ def deployment(request, docker_client, operator: Operator, tmp_path_factory):
         )
         operator.write_group_data("db_servers", {"backup_keep": DB_BACKUP_KEEP})
         operator.also_in = {"db": (CACHE_SERVERS,)}  # the database server is the session store too
+        operator.write_group_data(CACHE_SERVERS, {"redis_persistence": REDIS_PERSISTENCE[release]})
         acme = start_acme_ca(fleet.start("acme", operator.root_public_key), operator, answers_for=machines["app"])
         # The application, as a service of its own: a stand-in that only waits; its front's
         # certificate from the ACME CA, as Let's Encrypt's would come in production.

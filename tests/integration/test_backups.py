@@ -10,6 +10,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from harness.backup_job import names_in, run_backup, sealed, stamps
 from harness.containers import Machine
 from harness.operator import ADMIN, HARDENING_BACKUP
 from harness.operator import DB_BACKUP_KEEP as DB_KEEP
@@ -19,42 +20,6 @@ from pyinfra_hardening import backups
 from pyinfra_hardening.backup_cli import generate_key_pair
 
 SEEDED = [("1", "alice@example.com", "likes green tea"), ("2", "bob@example.com", "allergic to cats")]
-
-
-def cron_command(db: Machine) -> str:
-    """The command of the cron line, as the deploy wrote it."""
-    line = next(
-        line
-        for line in db.check(f"cat {backups.BACKUP_CRON}").splitlines()
-        if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
-    )
-    return " ".join(line.split()[6:])
-
-
-def run_backup(db: Machine) -> subprocess.CompletedProcess:
-    """The nightly job, with the bare environment cron gives it."""
-    return db.exec(
-        f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SHELL=/bin/sh LOGNAME=root sh -c '{cron_command(db)}'"
-    )
-
-
-def names_in(machine: Machine, directory: str) -> list[str]:
-    return sorted(machine.check(f"ls -1 {directory}").split())
-
-
-def stamps(names: list[str]) -> list[str]:
-    return sorted(name.removesuffix(".passphrase.enc") for name in names if name.endswith(".passphrase.enc"))
-
-
-def sealed(backup: Machine, names: list[str], timeout: float = 20) -> bool:
-    """Whether the files became root's and read-only on the backup server (the path unit)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        owners = backup.exec(" ; ".join(f"stat -c '%U %a' {backups.INCOMING}/{name}" for name in names)).stdout
-        if owners.split("\n")[:-1] == ["root 400"] * len(names):
-            return True
-        time.sleep(0.5)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +38,10 @@ def seeded(deployment):
 def first_backup(deployment, seeded):
     """One run of the job; the names of the pair it made."""
     db, backup = seeded, deployment.machines["backup"]
-    before = stamps(names_in(db, backups.BACKUP_DIR))
+    before = stamps(names_in(db, backups.BACKUP_DIR), db.name)
     result = run_backup(db)
     assert result.returncode == 0, result.stderr
-    new = [stamp for stamp in stamps(names_in(db, backups.BACKUP_DIR)) if stamp not in before]
+    new = [stamp for stamp in stamps(names_in(db, backups.BACKUP_DIR), db.name) if stamp not in before]
     assert len(new) == 1
     pair = [f"{new[0]}.sql.gz.enc", f"{new[0]}.passphrase.enc"]
     assert sealed(backup, pair), backup.exec(f"ls -la {backups.INCOMING}").stdout
@@ -221,19 +186,21 @@ def test_rotation_keeps_the_newest_backups_on_both_servers(deployment, seeded):
     started = time.time()
     made = []
     for _ in range(OFFSITE_KEEP + 3):
-        before = set(stamps(names_in(db, backups.BACKUP_DIR)))
+        before = set(stamps(names_in(db, backups.BACKUP_DIR), db.name))
         assert run_backup(db).returncode == 0
-        made += [stamp for stamp in stamps(names_in(db, backups.BACKUP_DIR)) if stamp not in before]
+        made += [stamp for stamp in stamps(names_in(db, backups.BACKUP_DIR), db.name) if stamp not in before]
     assert len(made) == OFFSITE_KEEP + 3
 
-    assert stamps(names_in(db, backups.BACKUP_DIR)) == made[-DB_KEEP:]
-    assert len(names_in(db, backups.BACKUP_DIR)) == 2 * DB_KEEP
+    assert stamps(names_in(db, backups.BACKUP_DIR), db.name) == made[-DB_KEEP:]
+    # Each kind keeps its newest: the database's pairs and the session store's (this machine's too).
+    assert len(names_in(db, backups.BACKUP_DIR)) == 2 * 2 * DB_KEEP
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and stamps(names_in(backup, backups.INCOMING)) != made[-OFFSITE_KEEP:]:
+    while time.monotonic() < deadline and stamps(names_in(backup, backups.INCOMING), db.name) != made[-OFFSITE_KEEP:]:
         time.sleep(0.5)
     offsite = names_in(backup, backups.INCOMING)
-    assert stamps(offsite) == made[-OFFSITE_KEEP:]
+    assert stamps(offsite, db.name) == made[-OFFSITE_KEEP:]
     assert all(f"{stamp}.sql.gz.enc" in offsite for stamp in made[-OFFSITE_KEEP:])
+    assert len(stamps(offsite, backups.session_store_source(db.name))) == OFFSITE_KEEP
     # The backup account's nightly logins are expected: no login alert for them.
     assert deployment.sinks.wait_for("mail", [f"for {backups.ACCOUNT} from"], since=started, timeout=10) is None
 
@@ -263,7 +230,7 @@ def test_a_failed_copy_exits_non_zero_is_logged_and_keeps_the_local_backup(deplo
         db.check(f"iptables -D {cut}")
     assert failed.returncode != 0 and "FAILED: copy of" in failed.stderr
     assert "FAILED: copy of" in db.check("journalctl -t db-backup --since '-2min' -o cat")
-    newest = stamps(names_in(db, backups.BACKUP_DIR))[-1]
+    newest = stamps(names_in(db, backups.BACKUP_DIR), db.name)[-1]
     assert f"{newest}.sql.gz.enc" in names_in(db, backups.BACKUP_DIR)
     assert names_in(backup, backups.INCOMING) == before_offsite
     # Monit on the database server mails the failure.

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 
+from harness.backup_job import names_in, run_backup, sealed, stamps
 from harness.certificates import client_of_another_ca
-from harness.operator import DEPLOYS
+from harness.operator import ADMIN, DEPLOYS, HARDENING_BACKUP, REDIS_PERSISTENCE
 from harness.redis_client import Attempt, attempt, install_client
-from pyinfra_hardening import session_store
+from pyinfra_hardening import backups, session_store
 from pyinfra_hardening.application import DEFAULT_CONFIG_DIR
 
 CONFIG = f"{DEFAULT_CONFIG_DIR}/production.env"
@@ -49,11 +51,12 @@ def as_application(store, commands=(), **changes) -> Attempt:
 
 
 def group_data_with(operator, folder, cache_servers: str):
-    """The operator's group data, with ``cache_servers.py`` holding ``cache_servers`` alone."""
+    """The operator's group data, with ``cache_servers`` added to ``cache_servers.py``."""
     folder.mkdir()
     for source in operator.group_data.iterdir():
         (folder / source.name).write_text(source.read_text())
-    (folder / "cache_servers.py").write_text(cache_servers)
+    with (folder / "cache_servers.py").open("a") as data:
+        data.write(cache_servers)
     return folder
 
 
@@ -181,6 +184,7 @@ def test_files_are_private_to_redis_and_hold_no_clear_password(deployment, opera
 
 def test_the_running_config_is_the_checklists(deployment):
     db = deployment.machines["db"]
+    persistence = session_store.PERSISTENCE[REDIS_PERSISTENCE[deployment.release]]
     for name, value in {
         "port": "0",
         "tls-port": "6379",
@@ -196,8 +200,8 @@ def test_the_running_config_is_the_checklists(deployment):
         "enable-module-command": "no",
         "enable-protected-configs": "no",
         "logfile": session_store.LOG_FILE,
-        "save": "",
-        "appendonly": "no",
+        "save": persistence["save"].strip('"'),
+        "appendonly": persistence["appendonly"],
     }.items():
         assert admin(deployment, f"CONFIG GET {name}").splitlines() == ([name, value] if value else [name]), name
     assert admin(deployment, "ACL WHOAMI") == session_store.ADMIN_USER
@@ -250,3 +254,65 @@ def test_users_follow_the_data_live_without_a_restart(deployment, operator, stor
     assert as_application(store, [("EVAL", "return 1", "0")]).replies[0].startswith("error:NoPermissionError")
     again = operator.pyinfra(deployment.admin_inventory, DEPLOYS["cache"])
     assert again.changed == {}, again.changed
+
+
+def test_the_sessions_are_in_the_nightly_backup_and_come_back_from_it(deployment, operator, store, tmp_path):
+    """The nightly job takes a snapshot of the running Redis beside the database dump; the
+    operator fetches it from the backup server, decrypts it on their machine, and
+    ``redis-restore`` puts it back: the session written before the backup is there again, the
+    one written after it is gone, and both stay so across a restart (the store's own files hold
+    the restored data, snapshots or an append-only file)."""
+    db, backup = deployment.machines["db"], deployment.machines["backup"]
+    assert as_application(store, [("SET", "session:kept", "carol", "EX", "86400")]).replies == ["ok:True"]
+    source = backups.session_store_source(db.name)
+    before = stamps(names_in(db, backups.BACKUP_DIR), source)
+    job = run_backup(db)
+    assert job.returncode == 0, job.stderr
+    [stamp] = [stamp for stamp in stamps(names_in(db, backups.BACKUP_DIR), source) if stamp not in before]
+    pair = [f"{stamp}{backups.archive_suffix(backups.RDB)}", f"{stamp}.passphrase.enc"]
+    assert sealed(backup, pair)
+    assert db.exec(f"zcat -f {backups.BACKUP_DIR}/{pair[0]} | grep -c carol").stdout.strip() == "0"
+
+    fetched = subprocess.run(
+        [HARDENING_BACKUP, "fetch", str(deployment.admin_inventory), backup.name, "--user", ADMIN]
+        + ["--out", str(tmp_path / "restore"), "--session-store", db.name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout.split() == ["fetched", str(tmp_path / "restore" / pair[0]), "fetched"] + [
+        str(tmp_path / "restore" / pair[1])
+    ]
+    snapshot = tmp_path / "dump.rdb"
+    decrypted = subprocess.run(
+        [HARDENING_BACKUP, "restore", "--private-key", str(operator.backup_private_key)]
+        + [str(tmp_path / "restore" / pair[0]), "--rdb-out", str(snapshot)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert decrypted.returncode == 0, decrypted.stderr
+    assert snapshot.read_bytes().startswith(b"REDIS") and snapshot.stat().st_mode & 0o777 == 0o600
+
+    assert as_application(store, [("DEL", "session:kept"), ("SET", "session:later", "dave")]).replies == [
+        "ok:1",
+        "ok:True",
+    ]
+    subprocess.run(["docker", "cp", str(snapshot), f"{db.container.id}:/root/dump.rdb"], check=True)
+    db.check("printf 'not a snapshot' > /root/junk.rdb")
+    junk = db.exec(f"{session_store.RESTORE_SCRIPT} /root/junk.rdb")
+    assert junk.returncode != 0 and "does not load as Redis's data; nothing was changed" in junk.stderr
+    assert as_application(store, [("GET", "session:later")]).replies == ["ok:dave"]
+
+    restored = db.exec(f"{session_store.RESTORE_SCRIPT} /root/dump.rdb")
+    assert restored.returncode == 0, restored.stderr
+    assert "what it held before is in /var/lib/redis/before-restore-" in restored.stdout
+    for moment in ("restored", "after a restart"):
+        assert as_application(store, [("GET", "session:kept"), ("GET", "session:later")]).replies == [
+            "ok:carol",
+            "ok:None",
+        ], moment
+        db.check(f"systemctl restart {session_store.SERVICE}")
+    assert db.check("find /var/lib/redis -perm /o=rwx") == ""
+    as_application(store, [("DEL", "session:kept")])

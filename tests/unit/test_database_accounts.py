@@ -106,9 +106,12 @@ def test_bad_database_data_is_refused_with_the_fix(fleet, tmp_path, backup_key_p
     assert "fix:" in message
 
 
-def test_a_backup_server_needs_the_address_the_database_servers_copy_to(fleet):
+def test_a_backup_server_needs_the_address_the_backups_are_copied_to(fleet):
     message = refusal(fleet(backup1={"private_ip": None}))
-    assert "host backup1: private_ip = None is not set, but the database servers copy backups to it" in message
+    assert (
+        "host backup1: private_ip = None is not set, but the database servers and session stores copy backups to it"
+        in message
+    )
 
 
 def test_without_backups_no_key_is_needed(fleet):
@@ -266,3 +269,46 @@ def test_without_database_servers_the_drop_box_accepts_no_key(tmp_path):
     )
     validate_inventory(inventory)
     assert "ssh-ed25519" not in backups.authorized_keys(())
+
+
+# --- what each host backs up ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def stores(tmp_path):
+    """db1 (also a session store), cache1 and backup1; keyword arguments add host data."""
+    admins = [{"name": "alice", "ssh_keys": [make_key(tmp_path / "alice", "alice@test")]}]
+
+    def build(**extra) -> Inventory:
+        addresses = {"app1": APP_IP, "db1": DB_IP, "cache1": "10.0.0.41", "backup1": BACKUP_IP}
+        hosts = [(name, {"private_ip": ip, **extra.get(name, {})}) for name, ip in addresses.items()]
+        return Inventory(
+            (hosts, {"admin_users": admins, "login_alerts": False}),
+            app_servers=(["app1"], {}),
+            db_servers=(["db1"], {}),
+            cache_servers=(["db1", "cache1"], {}),
+            backup_servers=(["backup1"], {}),
+        )
+
+    return build
+
+
+def test_a_session_store_backs_up_its_data_only_when_it_keeps_it_on_disk(stores):
+    hosts = validate_inventory(stores(db1={"redis_persistence": "aof"}, cache1={"redis_persistence": "none"}))
+    parts = backups.backups_of(hosts["db1"]).parts
+    assert [(part.source, part.kind) for part in parts] == [("db1", backups.SQL), ("db1.redis", backups.RDB)]
+    assert parts[1].command == "/usr/local/sbin/redis-admin --rdb -"
+    assert backups.backups_of(hosts["cache1"]) is None
+    # The drop box takes backups from every database server and session store.
+    assert backups.backup_sources(hosts["backup1"].inventory) == (DB_IP, "10.0.0.41")
+
+
+def test_a_snapshot_needs_the_commands_redis_cli_takes_it_with(stores):
+    message = refusal(stores(cache1={"redis_persistence": "rdb", "redis_disabled_commands": ["flushall", "sync"]}))
+    assert "host cache1: redis_disabled_commands = ['flushall', 'sync'] disables sync, which the nightly" in message
+    assert "fix: keep sync, psync and replconf, or set backups = False" in message
+    # Without persistence there is nothing to back up, and no backup key is needed either.
+    hosts = validate_inventory(
+        stores(cache1={"redis_disabled_commands": ["sync"], "backup_public_key": None}, db1={"backups": False})
+    )
+    assert backups.backups_of(hosts["cache1"]) is None

@@ -21,12 +21,14 @@ OFFICE = "192.168.50.0/24"
 
 @pytest.fixture
 def inventory(tmp_path):
-    """app1 and app2, db1 and backup1, one private address each; ``extra`` adds host data."""
+    """app1 and app2, db1 and backup1, one private address each, and the session stores ``cache``
+    names (db1, or hosts of their own from 10.0.0.41 on); ``extra`` adds host data."""
     admins = [{"name": "alice", "ssh_keys": [make_key(tmp_path / "alice", "alice@test")]}]
 
     def build(all_data=None, app_ips=APP_IPS, cache=(), **extra) -> Inventory:
         addresses = {f"app{number}": ip for number, ip in enumerate(app_ips, 1)}
         addresses.update(db1=DB_IP, backup1="10.0.0.31")
+        addresses.update({name: f"10.0.0.{41 + index}" for index, name in enumerate(cache) if name not in addresses})
         hosts = [(name, {"private_ip": ip, **extra.get(name, {})}) for name, ip in addresses.items()]
         return Inventory(
             (hosts, {"admin_users": admins, "login_alerts": False, **(all_data or {})}),
@@ -83,9 +85,11 @@ def test_the_app_servers_in_the_inventory_are_the_ones_admitted(inventory):
     assert ("10.0.0.13/32", 3306) in accepted(rules(after, 4))
 
 
-def test_the_backup_server_admits_ssh_from_the_database_servers_only(inventory):
+def test_the_backup_server_admits_ssh_from_the_database_servers_and_session_stores_only(inventory):
     backup = validate_inventory(inventory())["backup1"]
     assert accepted(rules(backup, 4)) == [("10.0.0.21/32", 22)]
+    backup = validate_inventory(inventory(cache=["db1", "cache1"]))["backup1"]
+    assert accepted(rules(backup, 4)) == [("10.0.0.21/32", 22), ("10.0.0.42/32", 22)]
 
 
 def test_behind_the_tls_front_only_ssh_80_and_443_are_public_and_nothing_is_redirected(inventory):

@@ -93,10 +93,10 @@ def load_private_key(path: Path) -> rsa.RSAPrivateKey:
 
 def kind_of(archive: Path) -> str:
     """What ``archive`` holds (``backups.SQL`` or ``backups.RDB``), from its name."""
-    for kind in (backups.SQL, backups.RDB):
+    for kind in backups.KINDS:
         if archive.name.endswith(backups.archive_suffix(kind)):
             return kind
-    endings = " or ".join(backups.archive_suffix(kind) for kind in (backups.SQL, backups.RDB))
+    endings = " or ".join(backups.archive_suffix(kind) for kind in backups.KINDS)
     raise RestoreError(f"{archive} is not a backup archive (its name ends in {endings})")
 
 
@@ -164,10 +164,7 @@ def newest_pair(names: list[str], source: str | None, kind: str) -> list[str]:
     """The newest complete pair (archive, passphrase file) of ``kind`` among ``names``, of
     ``source`` (the inventory name of the host that sent it) if given."""
     suffix = backups.archive_suffix(kind)
-    if source is None:
-        prefix = ""
-    else:
-        prefix = (backups.source_name(source) if kind == backups.SQL else backups.session_store_source(source)) + "_"
+    prefix = "" if source is None else f"{backups.file_source(source, kind)}_"
     stamps = {name[: -len(suffix)] for name in names if name.endswith(suffix)}
     complete = [stem for stem in stamps if f"{stem}{PASSPHRASE_SUFFIX}" in names and stem.startswith(prefix)]
     if not complete:

@@ -63,8 +63,10 @@ BACKUP_SSH_KEY = "backup-ssh-key"
 MIN_BACKUP_KEY_BITS = 3072
 # What a backup holds: the archive of a pair is SOURCE_STAMP.KIND.gz.enc.
 SQL, RDB = "sql", "rdb"
-# A session store's backups are named after its host and this, apart from its database's.
-SESSION_STORE_SOURCE_SUFFIX = ".redis"
+KINDS = (SQL, RDB)
+# What each kind's file names begin with after the host's name: a session store's snapshots are
+# named apart from its database's dumps.
+SOURCE_SUFFIXES = {SQL: "", RDB: ".redis"}
 # What `redis-cli --rdb` sends to take the snapshot: disabling them would stop the backup.
 SNAPSHOT_COMMANDS = frozenset({"sync", "psync", "replconf"})
 KEYGEN_FIX = (
@@ -116,7 +118,7 @@ class BackupSettings(HostSettings):
 
     def problems(self, host: Host) -> list[Problem]:
         store = validated(host, SessionStoreSettings, in_use=False)[0] if CACHE_SERVERS in host.groups else None
-        snapshots = store is not None and store.redis_persistence != "none"
+        snapshots = store is not None and store.keeps_data
         if not self.backups or not (DB_SERVERS in host.groups or snapshots):
             return []
         key_problem = (
@@ -248,7 +250,7 @@ class Backups:
     """A host's nightly encrypted backup (guide 3.11.2)."""
 
     parts: tuple[BackupPart, ...]
-    public_key: str  # PEM of the operator's RSA key; its private half never leaves the operator
+    public_key: Path  # the operator's RSA key (PEM); its private half never leaves the operator
     time: tuple[int, int]  # hour, minute
     keep: int
     destinations: tuple[str, ...]  # the backup servers' private addresses
@@ -265,17 +267,17 @@ def backups_of(host: Host) -> Backups | None:
     if DB_SERVERS in host.groups:
         database = settings_for(host, DatabaseSettings).app_database
         dump = f"mariadb-dump --defaults-extra-file={DUMP_OPTIONS} --single-transaction --skip-lock-tables {database}"
-        parts.append(BackupPart(source_name(host.name), SQL, f"the {database} database", dump))
-    if CACHE_SERVERS in host.groups and settings_for(host, SessionStoreSettings).redis_persistence != "none":
+        parts.append(BackupPart(file_source(host.name, SQL), SQL, f"the {database} database", dump))
+    if CACHE_SERVERS in host.groups and settings_for(host, SessionStoreSettings).keeps_data:
         # A point-in-time snapshot from the running server (as a replica gets one), whether it
         # keeps RDB snapshots or an AOF: nothing of its own files is read while Redis writes them.
-        parts.append(BackupPart(session_store_source(host.name), RDB, "Redis's data", f"{ADMIN_CLI} --rdb -"))
+        parts.append(BackupPart(file_source(host.name, RDB), RDB, "Redis's data", f"{ADMIN_CLI} --rdb -"))
     if not parts:
         return None
     hour, minute = (int(part) for part in settings.backup_time.split(":"))
     return Backups(
         tuple(parts),
-        Path(settings.backup_public_key).expanduser().read_text(),
+        Path(settings.backup_public_key).expanduser(),
         (hour, minute),
         settings.backup_keep,
         fleet.private_ips(host.inventory, fleet.BACKUP_SERVERS),
@@ -283,14 +285,10 @@ def backups_of(host: Host) -> Backups | None:
     )
 
 
-def source_name(host_name: str) -> str:
-    """A database server's name in backup file names (no ``_``: it separates name and time)."""
-    return re.sub(r"[^A-Za-z0-9.-]", "-", host_name)
-
-
-def session_store_source(host_name: str) -> str:
-    """A session store's name in backup file names."""
-    return source_name(host_name) + SESSION_STORE_SOURCE_SUFFIX
+def file_source(host_name: str, kind: str) -> str:
+    """What the names of a host's backups of ``kind`` begin with, before ``_`` and the time
+    (which is why the host's name has no ``_``)."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", host_name) + SOURCE_SUFFIXES[kind]
 
 
 def archive_suffix(kind: str) -> str:
@@ -393,7 +391,7 @@ def nightly_backups() -> None:
     validated_file(
         name="The operator's public key that backups are encrypted to",
         dest=PUBLIC_KEY,
-        content=backups.public_key,
+        content=backups.public_key.read_text(),
         validator="openssl pkey -pubin -noout -in {}",
     )
     if any(part.kind == SQL for part in backups.parts):

@@ -140,6 +140,11 @@ class SessionStoreSettings(HostSettings):
         "and hello must stay",
     )
 
+    @property
+    def keeps_data(self) -> bool:
+        """Whether Redis keeps its data on disk (and so in the nightly backup)."""
+        return self.redis_persistence != "none"
+
     @field_validator("redis_app_user")
     @classmethod
     def _not_a_reserved_user(cls, name: str) -> str:
@@ -449,7 +454,7 @@ def redis() -> None:
     )
     compat.announce_reads([(Directory, {"path": DATA_DIR})])
     files.directory(name=f"{DATA_DIR} is private to redis", path=DATA_DIR, user="redis", group="redis", mode="750")
-    if settings.redis_persistence != "none":
+    if settings.keeps_data:
         validated_file(
             name=f"{RESTORE_SCRIPT}: a snapshot from the backups, checked, then in place of the data",
             dest=RESTORE_SCRIPT,

@@ -7,6 +7,7 @@ import time
 
 from harness.containers import Machine
 from pyinfra_hardening import backups
+from pyinfra_hardening.backup_cli import PASSPHRASE_SUFFIX
 
 
 def cron_command(machine: Machine) -> str:
@@ -32,9 +33,9 @@ def names_in(machine: Machine, directory: str) -> list[str]:
 def stamps(names: list[str], source: str) -> list[str]:
     """The backups of ``source`` (a file name's part before ``_``) among ``names``, oldest first."""
     return sorted(
-        name.removesuffix(".passphrase.enc")
+        name.removesuffix(PASSPHRASE_SUFFIX)
         for name in names
-        if name.endswith(".passphrase.enc") and name.startswith(f"{source}_")
+        if name.endswith(PASSPHRASE_SUFFIX) and name.startswith(f"{source}_")
     )
 
 

@@ -200,7 +200,7 @@ def test_rotation_keeps_the_newest_backups_on_both_servers(deployment, seeded):
     offsite = names_in(backup, backups.INCOMING)
     assert stamps(offsite, db.name) == made[-OFFSITE_KEEP:]
     assert all(f"{stamp}.sql.gz.enc" in offsite for stamp in made[-OFFSITE_KEEP:])
-    assert len(stamps(offsite, backups.session_store_source(db.name))) == OFFSITE_KEEP
+    assert len(stamps(offsite, backups.file_source(db.name, backups.RDB))) == OFFSITE_KEEP
     # The backup account's nightly logins are expected: no login alert for them.
     assert deployment.sinks.wait_for("mail", [f"for {backups.ACCOUNT} from"], since=started, timeout=10) is None
 

@@ -264,7 +264,7 @@ def test_the_sessions_are_in_the_nightly_backup_and_come_back_from_it(deployment
     the restored data, snapshots or an append-only file)."""
     db, backup = deployment.machines["db"], deployment.machines["backup"]
     assert as_application(store, [("SET", "session:kept", "carol", "EX", "86400")]).replies == ["ok:True"]
-    source = backups.session_store_source(db.name)
+    source = backups.file_source(db.name, backups.RDB)
     before = stamps(names_in(db, backups.BACKUP_DIR), source)
     job = run_backup(db)
     assert job.returncode == 0, job.stderr

@@ -46,7 +46,7 @@ def backup_host(tmp_path, backup_key_pair, monkeypatch):
             backups.BackupPart("db1", backups.SQL, "the application database", "mariadb-dump application"),
             backups.BackupPart("db1.redis", backups.RDB, "Redis's data", "redis-admin --rdb -"),
         ),
-        public_key="",
+        public_key=backup_key_pair[1],
         time=(0, 1),
         keep=2,
         destinations=(),

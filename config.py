@@ -9,3 +9,6 @@ from pyinfra_hardening import compat, roles, ssh_login
 roles.check_before_connecting()
 ssh_login.install()
 compat.speed_up_runs()
+# Uploads wait in /tmp: with libpam-tmpdir (which the baseline installs) a sudo session's own
+# temporary folder is root's alone, where the login user's SFTP upload could not write.
+TEMP_DIR = "/tmp"

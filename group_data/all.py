@@ -33,6 +33,19 @@ README.md, "Secrets".
 # Clock
 # time_sync_service = 'systemd-timesyncd'  # keeps the clock right; TOTP codes and logs depend on it
 
+# Operating system
+# kernel_parameters = {'fs.protected_fifos': 2, 'fs.protected_hardlinks': 1, 'fs.protected_regular': 2, 'fs.protected_symlinks': 1, 'fs.suid_dumpable': 0, 'kernel.core_uses_pid': 1, 'kernel.ctrl-alt-del': 0, 'kernel.dmesg_restrict': 1, 'kernel.kptr_restrict': 2, 'kernel.perf_event_paranoid': 3, 'kernel.randomize_va_space': 2, 'kernel.sysrq': 0, 'kernel.unprivileged_bpf_disabled': 1, 'kernel.yama.ptrace_scope': 1, 'net.core.bpf_jit_harden': 2, 'dev.tty.ldisc_autoload': 0, 'net.ipv4.conf.all.accept_redirects': 0, 'net.ipv4.conf.all.accept_source_route': 0, 'net.ipv4.conf.all.bootp_relay': 0, 'net.ipv4.conf.all.forwarding': 0, 'net.ipv4.conf.all.log_martians': 1, 'net.ipv4.conf.all.mc_forwarding': 0, 'net.ipv4.conf.all.proxy_arp': 0, 'net.ipv4.conf.all.rp_filter': 1, 'net.ipv4.conf.all.send_redirects': 0, 'net.ipv4.conf.default.accept_redirects': 0, 'net.ipv4.conf.default.accept_source_route': 0, 'net.ipv4.conf.default.log_martians': 1, 'net.ipv4.conf.default.rp_filter': 1, 'net.ipv4.conf.default.send_redirects': 0, 'net.ipv4.icmp_echo_ignore_broadcasts': 1, 'net.ipv4.icmp_ignore_bogus_error_responses': 1, 'net.ipv4.tcp_syncookies': 1, 'net.ipv6.conf.all.accept_redirects': 0, 'net.ipv6.conf.all.accept_source_route': 0, 'net.ipv6.conf.default.accept_redirects': 0, 'net.ipv6.conf.default.accept_source_route': 0}  # kernel parameters written to /etc/sysctl.d and set live (a container's kernel is the host's: the deploy names what it cannot set); replace the whole dict to change one
+# login_umask = '027'  # umask of new login sessions and home folders (login.defs): nothing new is world-readable
+# password_max_days = 365  # password age limit for accounts created from now on (login.defs); the admins this project manages never expire: their password is rotated through the store, and an expired one would stop a run
+# password_min_days = 1  # days before a new password may be changed again (login.defs)
+# password_warn_days = 14  # days of warning before a password expires (login.defs)
+# password_hash_rounds = 65536  # SHA-512 rounds for passwords hashed by shadow's tools (login.defs)
+# shell_idle_timeout = 900  # seconds an interactive shell may sit idle before it exits (0: never)
+# disabled_kernel_modules = ['cramfs', 'freevxfs', 'hfs', 'hfsplus', 'jffs2', 'dccp', 'sctp', 'rds', 'tipc', 'usb-storage', 'firewire-core', 'firewire-ohci', 'firewire-sbp2']  # kernel modules that may never load: unused filesystems, protocols, USB and FireWire storage
+# login_banner = 'Authorised access only. This system is private property of its owner; unauthorised access is prohibited. Activity is monitored and logged, and the records may be used as evidence under criminal and civil law.'  # legal notice in /etc/issue and /etc/issue.net: who may use the host
+# security_updates = True  # unattended-upgrades installs security updates every day
+# security_reboot_time = None  # if set, reboot at this time (HH:MM) when an update needs it; None: never reboot by itself
+
 # SSH
 # ssh_two_factor = True  # SSH needs the key and a TOTP code from the admin's phone (guide 3.10)
 # ssh_two_factor_strict = False  # refuse admins not enrolled yet (otherwise they log in with key + password)

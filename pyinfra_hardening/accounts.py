@@ -295,6 +295,32 @@ def password_hash(user: str, hashed: Secret) -> Any:
     yield StringCommand("usermod", "-p", QuoteString(HiddenValue(hashed.reveal())), QuoteString(user))
 
 
+class PasswordMaxDays(FactBase[str]):
+    """The maximum password age in ``user``'s shadow entry (empty: none; not secret)."""
+
+    def command(self, user: str) -> str:
+        return f"getent shadow {shlex.quote(user)} | cut -d: -f5"
+
+    def process(self, output: list[str]) -> str:
+        return output[0].strip() if output else ""
+
+
+@compat.announces_reads(lambda user, **_: [(PasswordMaxDays, {"user": user})])
+@operation()
+def password_never_expires(user: str) -> Any:
+    """
+    No maximum password age for ``user``. An admin's password is rotated through the secret
+    store; an expired one would make sshd demand a new password at login and stop every run
+    (login.defs' ``PASS_MAX_DAYS`` still applies to accounts created by hand).
+
+    + user: the account
+    """
+    if host.get_fact(PasswordMaxDays, user=user) in ("", "-1", "99999"):
+        host.noop(f"{user}'s password never expires")
+        return
+    yield StringCommand("chage", "-M", "-1", QuoteString(user))
+
+
 @compat.announces_reads(lambda user, **_: [(ShadowPassword, {"user": user})])
 @operation()
 def locked_password(user: str) -> Any:
@@ -353,6 +379,7 @@ def admin_users() -> None:
         password_hash(
             name=f"Admin {admin.name}: password hash from the secret store", user=admin.name, hashed=admin.password_hash
         )
+        password_never_expires(name=f"Admin {admin.name}: password never expires", user=admin.name)
 
 
 def root_lock_pending(host: Host) -> bool:

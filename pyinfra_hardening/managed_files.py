@@ -30,6 +30,10 @@ from . import compat
 
 # The project's own files on a host: the directory is root's, its secrets root's alone.
 CONFIG_DIR = "/etc/pyinfra-hardening"
+# Where uploads wait for sudo to move them, whatever TEMP_DIR a project set: pyinfra's default
+# (the TMPDIR a sudo session sees) is root's alone under libpam-tmpdir, and the login user's
+# SFTP upload could not write there.
+UPLOAD_DIR = "/tmp"
 
 
 def template_root() -> Path:
@@ -65,7 +69,9 @@ def candidate_path(dest: str) -> str:
 
 def upload_text(path: str, content: str) -> FileUploadCommand:
     """Upload ``content`` to ``path`` (through a temporary file when sudo moves it into place)."""
-    return FileUploadCommand(StringIO(content), path, remote_temp_filename=host.get_temp_filename(path))
+    return FileUploadCommand(
+        StringIO(content), path, remote_temp_filename=host.get_temp_filename(path, temp_directory=UPLOAD_DIR)
+    )
 
 
 def text_of(lines: list[str]) -> str:
@@ -177,7 +183,7 @@ def upload_secret(dest: str, content: str, user: str, group: str, mode: str) -> 
     The upload lands in a file the connecting user created with mode 600 first (SFTP keeps an
     existing file's mode), then ``install`` copies it into place with its final owner and mode.
     """
-    staging = host.get_temp_filename(dest)
+    staging = host.get_temp_filename(dest, temp_directory=UPLOAD_DIR)
     yield StringCommand(f"install -m 600 /dev/null {shlex.quote(staging)}", _sudo=False)
     yield FileUploadCommand(StringIO(content), staging, remote_temp_filename=staging, _sudo=False)
     yield StringCommand(

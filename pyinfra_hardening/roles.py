@@ -26,6 +26,7 @@ from . import (
     firewall,
     fleet_tls,
     login_alerts,
+    os_hardening,
     passwords,
     session_store,
     ssh,
@@ -48,6 +49,7 @@ BASELINE: list[type[HostSettings]] = [
     sudo.SudoSettings,
     passwords.PasswordSettings,
     timesync.TimeSyncSettings,
+    os_hardening.OsHardeningSettings,
     ssh.SshSettings,
     login_alerts.LoginAlertSettings,
     firewall.FirewallSettings,
@@ -99,8 +101,10 @@ def baseline(
     watched_logs: tuple[login_alerts.WatchedLog, ...] = (),
     match_blocks: tuple[ssh.MatchBlock, ...] = (),
 ) -> None:
-    """What every role gets: clock, password quality, admins, sudo rules, a locked root, SSH,
-    and an alert for every SSH login."""
+    """What every role gets: the operating system's hardening (first: it installs the CA bundle
+    the alerts' relay check needs), clock, password quality, admins, sudo rules, a locked root,
+    SSH, and an alert for every SSH login."""
+    os_hardening.os_hardening()
     timesync.time_sync()
     passwords.password_quality()
     accounts.admin_users()

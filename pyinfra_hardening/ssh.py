@@ -562,8 +562,11 @@ def render_drop_in(
     probe_user: str,
     final: bool,
     match_blocks: Sequence[MatchBlock] = (),
+    *,
+    admin_group: str,
 ) -> str:
-    """The managed drop-in: stage 1 (``final=False``) or the final one."""
+    """The managed drop-in: stage 1 (``final=False``) or the final one; members of
+    ``admin_group`` may forward to inner hosts (ProxyJump)."""
     extra_users = [block.user for block in match_blocks]
     return render(
         MANAGED_DROP_IN,
@@ -575,6 +578,7 @@ def render_drop_in(
         crypto=crypto,
         probe_user=probe_user,
         match_blocks=match_blocks,
+        admin_group=admin_group,
     )
 
 
@@ -656,14 +660,15 @@ def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False)
             )
         )
 
-    final = render_drop_in(settings, crypto, probe_user, True, match_blocks)
+    admin_group = settings_for(host, AccountSettings).admin_group
+    final = render_drop_in(settings, crypto, probe_user, True, match_blocks, admin_group=admin_group)
     current = host.get_fact(FileContents, path=MANAGED_DROP_IN)
     sshd_changes = current is None or text_of(current) != final
     if sshd_changes:
         staged = validated_file(
             name="sshd drop-in, stage 1: hardened, password and root login as they were",
             dest=MANAGED_DROP_IN,
-            content=render_drop_in(settings, crypto, probe_user, False, match_blocks),
+            content=render_drop_in(settings, crypto, probe_user, False, match_blocks, admin_group=admin_group),
             validator=sshd_validator(MANAGED_DROP_IN, probe_user, expected_effective(settings, False)),
         )
         reload_sshd(name=f"Reload {unit} (stage 1)", unit=unit, _if=any_changed(*changed, staged))

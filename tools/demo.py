@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -24,6 +25,7 @@ import paramiko
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from harness import lynis  # noqa: E402
 from harness.containers import Fleet, remove_leftovers  # noqa: E402
 from harness.operator import ADMIN, ALERT_EMAIL, APP_TLS, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
@@ -227,6 +229,16 @@ def main() -> int:
         checks = enforced(operator, machines, outsider, sinks, admin_password)
         for text, holds in checks:
             print(f"    [{'ok' if holds else 'FAILED'}] {text}")
+
+        banner("Lynis's judgement of each host (lynis audit system --quick)")
+        with ThreadPoolExecutor(len(machines)) as pool:
+            audits = list(pool.map(lynis.audit, machines.values()))
+        for role, audit in zip(machines, audits):
+            print(
+                f"    {role:7} hardening index {audit.index} ({audit.index_without_container_tests()} without the "
+                f"tests a container cannot pass), {len(audit.warnings)} warnings, "
+                f"{len(audit.unexplained())} unexplained lost points"
+            )
         if options.keep:
             print(
                 f"\n    Containers left running; log in with: ssh -i {operator.admin_key} -p "

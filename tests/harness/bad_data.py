@@ -254,7 +254,7 @@ CASES: list[Case] = [
     # --- the four examples ---------------------------------------------------------------
     app("app-user-is-the-only-admin", "app_user = 'alice'", "app_user", "is an admin's name"),
     store(
-        "hash-cut-short", f"admin-{ADMIN}.password-hash", "$hash_cut", "admin_users", "incomplete or malformed SHA-512"
+        "hash-cut-short", f"admin-{ADMIN}.password-hash", "$hash_cut", "admin_users", "incomplete or malformed yescrypt"
     ),
     every(
         "newline-adds-a-key",
@@ -461,6 +461,34 @@ CASES: list[Case] = [
     every("time-sync-ntpd", "time_sync_service = 'ntpd'", "time_sync_service", "must be one of"),
     every("time-sync-newline", "time_sync_service = 'chrony\\n'", "time_sync_service", CONTROL),
     every("time-sync-case", "time_sync_service = 'Chrony'", "time_sync_service", "must be one of"),
+    # --- operating system -----------------------------------------------------------------------
+    every("sysctl-key-injection", "kernel_parameters = {'kernel.sysrq = 1 ; x': 0}", "kernel_parameters", "sysctl key"),
+    every("sysctl-key-newline", "kernel_parameters = {'kernel.sysrq\\nx': 0}", "kernel_parameters", CONTROL),
+    every("sysctl-value-string", "kernel_parameters = {'kernel.sysrq': '0'}", "kernel_parameters", INTEGER),
+    every("umask-world-writable", "login_umask = '002'", "login_umask", "keeps group and others from writing"),
+    every("umask-not-octal", "login_umask = '0289'", "login_umask", "octal umask"),
+    every("max-days-zero", "password_max_days = 0", "password_max_days", "from 1 to 99999"),
+    every("min-days-string", "password_min_days = '1'", "password_min_days", INTEGER),
+    every("warn-days-negative", "password_warn_days = -1", "password_warn_days", "from 0 to 365"),
+    every("hash-rounds-low", "password_hash_rounds = 1000", "password_hash_rounds", "from 5000"),
+    every("idle-timeout-float", "shell_idle_timeout = 9.5", "shell_idle_timeout", INTEGER),
+    every("module-space", "disabled_kernel_modules = ['usb storage']", "disabled_kernel_modules", "module name"),
+    every(
+        "module-newline",
+        "disabled_kernel_modules = ['usb-storage\\ninstall x /bin/sh']",
+        "disabled_kernel_modules",
+        CONTROL,
+    ),
+    every("banner-backslash", "login_banner = 'Authorised access only on \\\\n'", "login_banner", "backslashes"),
+    every("banner-short", "login_banner = 'Keep out'", "login_banner", "20 to 2000"),
+    every("security-updates-string", "security_updates = 'yes'", "security_updates", BOOL),
+    every("reboot-time-bad", "security_reboot_time = '25:00'", "security_reboot_time", "HH:MM"),
+    every(
+        "reboot-without-updates",
+        "security_updates = False\nsecurity_reboot_time = '04:00'",
+        "security_reboot_time",
+        "no update would ever ask",
+    ),
     # --- ssh ------------------------------------------------------------------------------------
     every("two-factor-string", "ssh_two_factor = 'on'", "ssh_two_factor", BOOL),
     every(

@@ -89,7 +89,7 @@ def test_first_run_as_root_hardens_every_host(deployment):
 def test_each_deploy_changes_nothing_on_a_second_run(deployment, role):
     second = deployment.second[role]
     assert second.returncode == 0 and not second.failed, second.output
-    assert second.changed == {}, f"second run changed: {second.changed}"
+    assert second.changed == {}, f"second run changed: {second.changed}\n{second.output}"
     assert "Connected" in second.output  # as alice: key, then a TOTP code, then sudo with her password
 
 

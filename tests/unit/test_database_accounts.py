@@ -238,7 +238,7 @@ def test_underscores_in_a_database_name_are_not_wildcards_in_its_grant():
 def test_the_backup_server_admits_its_account_by_key_alone_and_only_for_sftp(fleet):
     host = validate_inventory(fleet(backup1={"ssh_allow_users": ["alice"]}))["backup1"]
     settings = settings_for(host, ssh.SshSettings)
-    text = ssh.render_drop_in(settings, None, "alice", True, [backups.sshd_match_block()])
+    text = ssh.render_drop_in(settings, None, "alice", True, [backups.sshd_match_block()], admin_group="sudo")
     assert "AllowUsers alice db-backup" in text
     block = text.split("Match User db-backup", 1)[1]
     assert "AuthenticationMethods publickey\n" in block and "ChrootDirectory /srv/db-backups" in block

@@ -50,7 +50,9 @@ def test_every_supported_release_has_a_complete_crypto_profile():
 
 def drop_in(final: bool, **settings) -> str:
     """The drop-in as the SSH deploy renders it, for Debian 13 and probe admin alice."""
-    return ssh.render_drop_in(ssh.SshSettings(**settings), ssh.CRYPTO_PROFILES[("Debian", 13)], "alice", final)
+    return ssh.render_drop_in(
+        ssh.SshSettings(**settings), ssh.CRYPTO_PROFILES[("Debian", 13)], "alice", final, admin_group="sudo"
+    )
 
 
 def test_stage_one_leaves_password_and_root_login_alone_but_holds_the_probe_admin_to_the_final_rule():
@@ -58,7 +60,15 @@ def test_stage_one_leaves_password_and_root_login_alone_but_holds_the_probe_admi
     assert "PasswordAuthentication" not in staged and "PermitRootLogin" not in staged
     assert staged.rstrip().endswith("Match User alice\n\tAuthenticationMethods publickey,keyboard-interactive")
     final = drop_in(final=True)
-    assert "PermitRootLogin no\nPasswordAuthentication no\n" in final and "Match" not in final
+    assert "PermitRootLogin no\nPasswordAuthentication no\n" in final and "Match User" not in final
+
+
+def test_tunnels_and_sessions_are_held_down_except_for_admins_jumps_and_pyinfra_runs():
+    final = drop_in(final=True)
+    globals_, _, admins = final.partition("Match Group sudo\n")
+    assert "\nAllowTcpForwarding no\n" in globals_ and "\nPermitTunnel no\n" in globals_
+    assert "\nMaxSessions 2\n" in globals_
+    assert admins == "\tAllowTcpForwarding local\n\tMaxSessions 10\n"
 
 
 def test_allow_lists_and_paramiko_kex_are_rendered():

@@ -73,6 +73,11 @@ README.md, "Secrets".
 # firewall = True  # default-drop iptables rules, IPv4 and IPv6; off only where a cloud firewall does it (guide 3.11)
 # firewall_rollback_seconds = 60  # new rules are undone after this long unless a fresh SSH connection confirms them
 
+# File integrity
+# file_integrity = True  # AIDE records the host's files after every run that changes it and checks them nightly: a file added, removed or changed since is an alert (to the login alerts' destinations)
+# file_integrity_check_time = '05:15'  # when the nightly check runs (HH:MM), before unattended-upgrades' morning run
+# file_integrity_ignored_paths = []  # folders and files your applications change by design (uploads, caches), left out of the check; Debian's own rules already leave out logs, spools and databases' files
+
 # Fleet CA
 # fleet_ca_keys = 'keys'  # the folder where `hardening-ca` keeps the fleet CA's certificates and fleet-ca.json, on your machine (its keys are in the secret store)
 

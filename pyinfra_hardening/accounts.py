@@ -295,14 +295,15 @@ def password_hash(user: str, hashed: Secret) -> Any:
     yield StringCommand("usermod", "-p", QuoteString(HiddenValue(hashed.reveal())), QuoteString(user))
 
 
-class PasswordMaxDays(FactBase[str]):
-    """The maximum password age in ``user``'s shadow entry (empty: none; not secret)."""
+class PasswordMaxDays(FactBase["str | None"]):
+    """The maximum password age in ``user``'s shadow entry (empty: none; not secret); None when
+    there is no such user yet."""
 
     def command(self, user: str) -> str:
         return f"getent shadow {shlex.quote(user)} | cut -d: -f5"
 
-    def process(self, output: list[str]) -> str:
-        return output[0].strip() if output else ""
+    def process(self, output: list[str]) -> str | None:
+        return output[0].strip() if output else None
 
 
 @compat.announces_reads(lambda user, **_: [(PasswordMaxDays, {"user": user})])
@@ -313,7 +314,7 @@ def password_never_expires(user: str) -> Any:
     store; an expired one would make sshd demand a new password at login and stop every run
     (login.defs' ``PASS_MAX_DAYS`` still applies to accounts created by hand).
 
-    + user: the account
+    + user: the account (created earlier in the run if it is new: login.defs gives it an age limit)
     """
     if host.get_fact(PasswordMaxDays, user=user) in ("", "-1", "99999"):
         host.noop(f"{user}'s password never expires")

@@ -418,14 +418,7 @@ def nightly_backups() -> None:
     validated_file(
         name="The backup script", dest=BACKUP_SCRIPT, content=backup_script(backups), validator="bash -n {}", mode="700"
     )
-    hour, minute = backups.time
-    validated_file(
-        name=f"Run it nightly at {hour:02d}:{minute:02d}",
-        dest=BACKUP_CRON,
-        content=render(BACKUP_CRON, hour=hour, minute=minute, script=BACKUP_SCRIPT),
-        validator=None,
-    )
-    services.unit_running(name="cron runs", unit="cron")
+    services.nightly_job(BACKUP_CRON, BACKUP_SCRIPT, *backups.time)
 
 
 @deploy("Backup drop box")

@@ -28,6 +28,7 @@ from pyinfra.api import FactBase, Inventory, ShortFactBase, State, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, all_argument_meta, pop_global_arguments
 from pyinfra.api.exceptions import ConnectorDataTypeError, FactProcessError
 from pyinfra.api.host import Host
+from pyinfra.api.operation import OperationMeta
 from pyinfra.connectors import base as connectors_base
 from pyinfra.connectors.ssh import SSHConnector
 
@@ -125,6 +126,14 @@ def load_inventory(path: str) -> Inventory:
 def current_host() -> Host | None:
     """The host whose deploy pyinfra is loading (or running) now, if any."""
     return context.ctx_host.get() if context.ctx_host.isset() else None  # the Host, not pyinfra's proxy of it
+
+
+def operations_so_far() -> list[OperationMeta]:
+    """What pyinfra has planned for the current host so far in this run, to gate an operation
+    on any of them changing (``any_changed``)."""
+    current = current_host()
+    assert current is not None  # called from a deploy, which pyinfra loads for one host at a time
+    return [data.operation_meta for data in context.state.ops[current].values()]
 
 
 def connect_user(host: Host) -> str:

@@ -23,6 +23,7 @@ from . import (
     backups,
     compat,
     database,
+    file_integrity,
     firewall,
     fleet_tls,
     login_alerts,
@@ -53,6 +54,7 @@ BASELINE: list[type[HostSettings]] = [
     ssh.SshSettings,
     login_alerts.LoginAlertSettings,
     firewall.FirewallSettings,
+    file_integrity.FileIntegritySettings,
 ]
 # Each role's deploy (a function below) and the group it acts on.
 ROLE_DEPLOYS = {
@@ -102,9 +104,10 @@ def baseline(
     match_blocks: tuple[ssh.MatchBlock, ...] = (),
 ) -> None:
     """What every role gets: the operating system's hardening (first: it installs the CA bundle
-    the alerts' relay check needs), clock, password quality, admins, sudo rules, a locked root,
-    SSH, and an alert for every SSH login."""
+    the alerts' relay check needs), AIDE (its record is written last, in ``shared_end``), clock,
+    password quality, admins, sudo rules, a locked root, SSH, and an alert for every SSH login."""
     os_hardening.os_hardening()
+    file_integrity.file_integrity()
     timesync.time_sync()
     passwords.password_quality()
     accounts.admin_users()
@@ -189,10 +192,13 @@ def host_baseline() -> None:
     watches their log, a backup server takes key-only logins for the drop box), so every role's
     deploy gives a host in several roles the same baseline."""
     drop_box = BACKUP_SERVERS in host.groups
+    watched_logs = [backups.BACKUP_LOG] if backups.backups_of(host) else []
+    if settings_for(host, file_integrity.FileIntegritySettings).file_integrity:
+        watched_logs.append(file_integrity.CHECK_WATCH)
     baseline(
         key_logins=drop_box,
         ignore_lines=tuple(backups.alert_ignore_lines(host)) if drop_box else (),
-        watched_logs=(backups.BACKUP_LOG,) if backups.backups_of(host) else (),
+        watched_logs=tuple(watched_logs),
         match_blocks=(backups.sshd_match_block(),) if drop_box else (),
     )
 
@@ -208,10 +214,18 @@ def shared_firewall() -> None:
 
 
 def shared_end(group: str) -> None:
-    """The sudo lock, last: it may end passwordless sudo for the user connected as, so a host in
-    several roles deployed in one run gets it in the last of them."""
-    if group == _last_role_in_run(group):
-        sudo.lock_sudo()
+    """AIDE's record of the host and the sudo lock, in the last of the host's roles in this run.
+    The lock may end passwordless sudo for the user connected as: AIDE records the host after
+    it where that user keeps sudo (root, an admin), else before it, leaving the next run to
+    record the lock's change."""
+    if group != _last_role_in_run(group):
+        return
+    keeps_sudo = sudo.connected_user_keeps_sudo(host)
+    if not keeps_sudo:
+        file_integrity.record(mark_stale=sudo.nopasswd_pending(host))
+    sudo.lock_sudo()
+    if keeps_sudo:
+        file_integrity.record()
 
 
 def _last_role_in_run(current: str) -> str:

@@ -16,6 +16,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, operation
 
 from . import compat
+from .managed_files import render, validated_file
 
 # The SubStates pyinfra's SystemdStatus counts as running, and the UnitFileStates its
 # SystemdEnabled counts as enabled.
@@ -51,19 +52,32 @@ class UnitState(FactBase[UnitStatus]):
 @operation()
 def unit_running(unit: str, running: bool | None = True, enabled: bool | None = True) -> Any:
     """
-    Start and enable a systemd unit where it is not (``None`` leaves that side as it is).
+    Start and enable a systemd unit where it is not, or stop and disable it (``None`` leaves
+    that side as it is).
 
     + unit: the unit (``cron``, ``seal.path``; a name without a suffix is a service)
-    + running: start it unless it runs
-    + enabled: enable it at boot unless it is
+    + running: True starts it unless it runs; False stops it if it runs
+    + enabled: True enables it at boot unless it is; False disables it if it is
     """
     status = host.get_fact(UnitState, unit=unit)
     quoted = shlex.quote(unit)
     wanted = []
-    if running and not status.running:
-        wanted.append(StringCommand(f"systemctl start {quoted}"))
-    if enabled and not status.enabled:
-        wanted.append(StringCommand(f"systemctl enable {quoted}"))
+    if running is not None and running != status.running:
+        wanted.append(StringCommand(f"systemctl {'start' if running else 'stop'} {quoted}"))
+    if enabled is not None and enabled != status.enabled:
+        wanted.append(StringCommand(f"systemctl {'enable' if enabled else 'disable'} {quoted}"))
     if not wanted:
-        host.noop(f"{unit} is {'running' if running else 'as it was'}{' and enabled' if enabled else ''}")
+        host.noop(f"{unit} is as wanted (running: {running}, enabled: {enabled})")
     yield from wanted
+
+
+def nightly_job(cron_file: str, script: str, hour: int, minute: int) -> None:
+    """``script`` run as root every night at ``hour``:``minute``, by a cron file rendered from
+    its template (which says what the job is), and cron running."""
+    validated_file(
+        name=f"Run it nightly at {hour:02d}:{minute:02d}",
+        dest=cron_file,
+        content=render(cron_file, hour=hour, minute=minute, script=script),
+        validator=None,
+    )
+    unit_running(name="cron runs", unit="cron")

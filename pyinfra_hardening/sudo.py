@@ -94,6 +94,13 @@ def managed_sudoers() -> None:
     )
 
 
+def connected_user_keeps_sudo(host: Host) -> bool:
+    """Whether the user this run connects as can still act as root after ``lock_sudo``: root
+    itself, or an admin (whose sudo password pyinfra has)."""
+    admins = [entry.name for entry in settings_for(host, AccountSettings).admin_users]
+    return compat.connect_user(host) in ("root", *admins)
+
+
 def nopasswd_pending(host: Host) -> bool:
     """Whether ``lock_sudo`` will remove passwordless sudo in this run."""
     return settings_for(host, SudoSettings).sudo_require_password and bool(host.get_fact(SudoersWithoutPassword))
@@ -107,10 +114,10 @@ def lock_sudo() -> None:
     """
     if not settings_for(host, SudoSettings).sudo_require_password:
         return
-    user, admins = compat.connect_user(host), [entry.name for entry in settings_for(host, AccountSettings).admin_users]
-    if user != "root" and user not in admins:
+    if not connected_user_keeps_sudo(host):
+        admins = [entry.name for entry in settings_for(host, AccountSettings).admin_users]
         logger.warning(
-            f"{host.name}: {user} loses passwordless sudo in this run; "
+            f"{host.name}: {compat.connect_user(host)} loses passwordless sudo in this run; "
             f"connect as an admin ({', '.join(admins)}) from now on"
         )
     for path in host.get_fact(SudoersWithoutPassword):

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import lynis  # noqa: E402
-from harness.containers import Fleet, remove_leftovers  # noqa: E402
+from harness.containers import KEPT, RUN_OWNER, Fleet, remove_leftovers  # noqa: E402
 from harness.operator import ADMIN, ALERT_EMAIL, APP_TLS, DEPLOYS, ROLE_GROUPS, Operator  # noqa: E402
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER, act_like_a_provider_image  # noqa: E402
 from harness.redis_client import attempt, install_client  # noqa: E402
@@ -192,7 +192,9 @@ def main() -> int:
     options = parser.parse_args()
 
     client = docker.from_env()
-    remove_leftovers(client)
+    remove_leftovers(client, kept_too=True)
+    if options.keep:
+        os.environ[RUN_OWNER] = KEPT  # the machines outlive this process: later test runs leave them
     admin_password = secrets.token_urlsafe(18)
     operator = Operator(Path(tempfile.mkdtemp(prefix="hardening-demo-")), admin_password=admin_password)
     os.environ["HARDENING_SECRETS_DIR"] = str(operator.secrets)  # TOTP windows used, shared with pyinfra

@@ -489,6 +489,28 @@ CASES: list[Case] = [
         "security_reboot_time",
         "no update would ever ask",
     ),
+    # --- file integrity -------------------------------------------------------------------------
+    every("file-integrity-string", "file_integrity = 'on'", "file_integrity", BOOL),
+    every("aide-time-bad", "file_integrity_check_time = '5:15'", "file_integrity_check_time", "HH:MM"),
+    every(
+        "aide-path-relative",
+        "file_integrity_ignored_paths = ['srv/uploads']",
+        "file_integrity_ignored_paths",
+        "absolute path",
+    ),
+    every(
+        "aide-path-newline",
+        "file_integrity_ignored_paths = ['/srv/uploads\\n/ R']",
+        "file_integrity_ignored_paths",
+        CONTROL,
+    ),
+    every(
+        "aide-path-regex",
+        "file_integrity_ignored_paths = ['/srv/(.*)']",
+        "file_integrity_ignored_paths",
+        "absolute path",
+    ),
+    every("aide-path-string", "file_integrity_ignored_paths = '/srv/uploads'", "file_integrity_ignored_paths", "list"),
     # --- ssh ------------------------------------------------------------------------------------
     every("two-factor-string", "ssh_two_factor = 'on'", "ssh_two_factor", BOOL),
     every(

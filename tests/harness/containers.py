@@ -21,6 +21,9 @@ LABEL = "pyinfra-hardening.test"
 RELEASES = ("debian12", "debian13")
 # The process that started this run (pytest's main process: its xdist workers inherit it).
 RUN_OWNER = "HARDENING_TEST_RUN"
+# The owner of machines `make demo --keep` leaves running: test runs leave them alone, the next
+# demo removes them.
+KEPT = "kept"
 
 
 def run_owner() -> str:
@@ -37,12 +40,15 @@ def build_images(*releases: str) -> None:
     subprocess.run([str(REPO / "tools" / "images.sh"), *releases], check=True)
 
 
-def remove_leftovers(client: docker.DockerClient) -> None:
+def remove_leftovers(client: docker.DockerClient, kept_too: bool = False) -> None:
     """Containers and networks a killed earlier run could not remove: those whose run's process
-    is gone (another run going on at the same time keeps its machines)."""
+    is gone (another run going on at the same time keeps its machines), and with ``kept_too``
+    those a demo was asked to keep."""
 
     def left_over(labels: dict[str, str]) -> bool:
         owner = labels.get(LABEL, "")
+        if owner == KEPT:
+            return kept_too
         return not (owner.isdigit() and Path(f"/proc/{owner}").exists())
 
     for container in client.containers.list(all=True, filters={"label": LABEL}):

@@ -68,7 +68,6 @@ EXPLAINED: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("DBS-1886", ""): (CHOICE, "commands are denied per ACL user rather than renamed (rename-command)"),
     ("DBS-1888", ""): (CHOICE, "the session store serves app servers: TLS on the private address, not localhost"),
-    ("FINT-4350", ""): (PENDING, "AIDE, the file integrity check: issue 17's next step"),
     ("LOGG-2154", ""): (PENDING, "the remote syslog target option: issue 17's next step"),
 }
 

@@ -10,8 +10,9 @@ import pytest
 
 from harness import lynis
 
-# The floor for the index without the container-only tests (a VM's view): issue 17's goal is
-# 90, reached once AIDE and remote logging (its pending items) land.
+# The floor for the index without the container-only tests (a VM's view). With AIDE, make demo
+# measured 91 on the app and backup servers and 87 on a database server that is the session
+# store too (Lynis's pre-ACL Redis checks); issue 17's goal of 90 waits on remote logging.
 FLOOR = 86
 
 

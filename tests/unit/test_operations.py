@@ -292,9 +292,12 @@ def test_rsyslog_is_asked_for_the_auth_log_only_when_it_is_missing():
         (UnitStatus(running=False, enabled=False), True, True, ["systemctl start cron", "systemctl enable cron"]),
         (UnitStatus(running=False, enabled=False), None, True, ["systemctl enable cron"]),
         (UnitStatus(running=False, enabled=False), True, None, ["systemctl start cron"]),
+        (UnitStatus(running=True, enabled=True), False, False, ["systemctl stop cron", "systemctl disable cron"]),
+        (UnitStatus(running=False, enabled=True), False, False, ["systemctl disable cron"]),
+        (UnitStatus(running=False, enabled=False), False, False, []),
     ],
 )
-def test_a_unit_is_started_and_enabled_only_where_it_is_not(status, running, enabled, commands):
+def test_a_unit_is_started_and_enabled_or_stopped_and_disabled_only_where_it_is_not(status, running, enabled, commands):
     outcome = run_operation(services.unit_running, {UnitState: status}, unit="cron", running=running, enabled=enabled)
     assert outcome.commands == commands
     assert (outcome.noop is None) == bool(commands)

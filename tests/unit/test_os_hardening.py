@@ -143,8 +143,9 @@ def test_compilers_runnable_by_others_are_restricted_through_dpkg():
     assert outcome.commands[0].endswith("dpkg-statoverride --update --add root root 750 /usr/bin/x86_64-linux-gnu-as")
 
 
-@pytest.mark.parametrize("max_days, changes", [("", False), ("99999", False), ("365", True)])
-def test_an_admins_password_never_expires(max_days, changes):
+@pytest.mark.parametrize("max_days, changes", [("", False), ("99999", False), ("365", True), (None, True)])
+def test_an_admins_password_never_expires_even_one_this_run_creates(max_days, changes):
+    """None: the admin does not exist yet; the run creates it with login.defs' age limit."""
     outcome = run_operation(
         accounts.password_never_expires, {(accounts.PasswordMaxDays, (("user", "alice"),)): max_days}, user="alice"
     )

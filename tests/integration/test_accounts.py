@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from harness.operator import ADMIN, ROLE_GROUPS
@@ -51,6 +53,8 @@ def password_changer(deployment):
     """A throwaway user who changes their own password through PAM, as any user would."""
     machine = deployment.machines["backup"]
     machine.check(f"useradd -m pwtest && echo 'pwtest:{TEST_USER_PASSWORD}' | chpasswd")
+    # login.defs' PASS_MIN_DAYS (1) would refuse a change on the day the password was set.
+    machine.check("chage -m 0 pwtest")
 
     def change_to(new_password: str):
         return machine.exec("passwd", user="pwtest", stdin=f"{TEST_USER_PASSWORD}\n" + f"{new_password}\n" * 6)
@@ -83,3 +87,18 @@ def test_strong_password_is_accepted(password_changer):
 def test_time_sync_service_is_enabled(deployment):
     for machine in deployment.machines.values():
         assert machine.check("systemctl is-enabled systemd-timesyncd").strip() == "enabled"
+
+
+def test_an_account_created_after_the_deploy_gets_login_defs_ageing(deployment):
+    """A new account's password expires after password_max_days and may not be changed again on
+    the day it was set (password_min_days); the admins' never expires (see Password ageing)."""
+    machine = deployment.machines["backup"]
+    machine.check(f"useradd -m pwage && echo 'pwage:{TEST_USER_PASSWORD}' | chpasswd")
+    try:
+        ageing = machine.check("chage -l pwage")
+        refused = machine.exec("passwd", user="pwage", stdin=f"{TEST_USER_PASSWORD}\n" + "Another-Pass-9x\n" * 2)
+    finally:
+        machine.check("userdel -r pwage 2>/dev/null || userdel pwage")
+    assert re.search(r"Maximum number of days between password change\s*:\s*365", ageing), ageing
+    assert refused.returncode != 0 and "wait longer" in refused.stdout + refused.stderr
+    assert re.search(r"^Password expires\s*:\s*never$", machine.check(f"chage -l {ADMIN}"), re.M)

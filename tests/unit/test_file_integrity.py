@@ -60,6 +60,7 @@ def test_the_project_rules_leave_out_its_backups_and_watch_its_logs_grow_only():
     )
     lines = text.splitlines()
     assert "!/tmp(/|$)" in lines and "!/var/backups/db\\-encrypted(/|$)" in lines
+    assert "!/var/lib/aide/aide\\.db\\.new$" in lines
     assert "/var/log/db\\-backup\\.log$ f Log" in lines
     assert lines[-2:] == ["# file_integrity_ignored_paths", "!/srv/uploads(/|$)"]
 
@@ -92,7 +93,13 @@ Summary:
   Total number of entries:\t12788
   Added entries:\t\t1
   Removed entries:\t\t0
-  Changed entries:\t\t2"""
+  Changed entries:\t\t2
+
+---------------------------------------------------
+Added entries:
+---------------------------------------------------
+
+f++++++++++++++++: /usr/local/bin/x"""
 
 
 def test_a_difference_is_a_failed_line_with_aides_counts(tmp_path):

@@ -187,7 +187,9 @@ def file_integrity() -> None:
         validator=f"{{ grep -v '^@@x_include /etc/aide/aide.conf.d' {AIDE_CONFIG}; cat {{}}; }} "
         "| aide --config-check --config -",
     )
-    files.directory(name="/var/log/aide exists", path="/var/log/aide", user="root", group="adm", mode="750")
+    # Debian's aide-common makes it _aide:adm 2755; the report names files, so others are shut out.
+    # The setgid bit stays: GNU chmod keeps it on a directory whatever mode is asked for.
+    files.directory(name="/var/log/aide closed to others", path="/var/log/aide", group="adm", mode="2750")
     compat.announce_reads([(Directory, {"path": dirname(CHECK_SCRIPT)})])
     files.directory(name=f"{dirname(CHECK_SCRIPT)} exists", path=dirname(CHECK_SCRIPT), mode="755")
     validated_file(

@@ -21,14 +21,19 @@ README.md, "Secrets".
 # Sudo
 # sudo_require_password = True  # remove every NOPASSWD rule so a stolen login alone cannot become root (guide 3.5)
 
-# Password quality
+# Passwords and failed logins
 # password_retry = 3  # tries to type an acceptable new password (guide 3.4)
-# password_minlen = 10  # minimum length of a new password (guide 3.4)
+# password_minlen = 15  # minimum length of a new password: 15, as NIST SP 800-63B-4 and ANSSI BP-028 ask (the guide's 10 is dated)
+# password_minclass = 4  # kinds of character (upper, lower, digit, symbol) a new password must mix (ANSSI BP-028)
 # password_difok = 3  # characters that must differ from the old password (guide 3.4)
 # password_ucredit = -1  # negative: at least that many uppercase letters (guide 3.4)
 # password_lcredit = -2  # negative: at least that many lowercase letters (guide 3.4)
 # password_dcredit = -1  # negative: at least that many digits (guide 3.4)
 # password_ocredit = -1  # negative: at least that many symbols (guide 3.4)
+# password_remember = 5  # a user's last passwords a new one may not repeat (pam_pwhistory; 0: none)
+# faillock_deny = 3  # failed password logins (sudo, su, a console) within faillock_fail_interval that lock an account; root is never locked, and a successful SSH login (key and TOTP) clears the count
+# faillock_fail_interval = 900  # seconds within which failed logins count towards faillock_deny
+# faillock_unlock_time = 900  # seconds a locked account stays locked (0: until root runs 'faillock --user NAME --reset')
 
 # Clock
 # time_sync_service = 'systemd-timesyncd'  # keeps the clock right; TOTP codes and logs depend on it
@@ -39,12 +44,13 @@ README.md, "Secrets".
 # password_max_days = 365  # password age limit for accounts created from now on (login.defs); the admins this project manages never expire: their password is rotated through the store, and an expired one would stop a run
 # password_min_days = 1  # days before a new password may be changed again (login.defs)
 # password_warn_days = 14  # days of warning before a password expires (login.defs)
-# password_hash_rounds = 65536  # SHA-512 rounds for passwords hashed by shadow's tools (login.defs)
+# password_hash_rounds = 65536  # SHA-512 rounds for passwords shadow's tools hash with SHA-512 when asked (login.defs; they hash with yescrypt, as PAM does, by default)
 # shell_idle_timeout = 900  # seconds an interactive shell may sit idle before it exits (0: never)
 # disabled_kernel_modules = ['cramfs', 'freevxfs', 'hfs', 'hfsplus', 'jffs2', 'dccp', 'sctp', 'rds', 'tipc', 'usb-storage', 'firewire-core', 'firewire-ohci', 'firewire-sbp2']  # kernel modules that may never load: unused filesystems, protocols, USB and FireWire storage
 # login_banner = 'Authorised access only. This system is private property of its owner; unauthorised access is prohibited. Activity is monitored and logged, and the records may be used as evidence under criminal and civil law.'  # legal notice in /etc/issue and /etc/issue.net: who may use the host
 # security_updates = True  # unattended-upgrades installs security updates every day
 # security_reboot_time = None  # if set, reboot at this time (HH:MM) when an update needs it; None: never reboot by itself
+# private_home_folders = True  # home folders of accounts with a login shut to others (0750), their shell start files and /etc/skel's readable by owner and group only (0640)
 
 # SSH
 # ssh_two_factor = True  # SSH needs the key and a TOTP code from the admin's phone (guide 3.10)

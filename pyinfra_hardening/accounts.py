@@ -308,18 +308,21 @@ class PasswordMaxDays(FactBase["str | None"]):
 
 @compat.announces_reads(lambda user, **_: [(PasswordMaxDays, {"user": user})])
 @operation()
-def password_never_expires(user: str) -> Any:
+def password_max_age(user: str, days: int | None) -> Any:
     """
-    No maximum password age for ``user``. An admin's password is rotated through the secret
-    store; an expired one would make sshd demand a new password at login and stop every run
-    (login.defs' ``PASS_MAX_DAYS`` still applies to accounts created by hand).
+    ``user``'s maximum password age: ``days``, or none. An admin's password never expires: it
+    is rotated through the secret store, and an expired one would make sshd demand a new
+    password at login and stop every run (login.defs' ``PASS_MAX_DAYS`` still applies to
+    accounts created by hand).
 
     + user: the account (created earlier in the run if it is new: login.defs gives it an age limit)
+    + days: the limit, or None for none
     """
-    if host.get_fact(PasswordMaxDays, user=user) in ("", "-1", "99999"):
-        host.noop(f"{user}'s password never expires")
+    current = host.get_fact(PasswordMaxDays, user=user)
+    if days is None and current in ("", "-1", "99999") or days is not None and current == str(days):
+        host.noop(f"{user}'s password {'never expires' if days is None else f'expires after {days} days'}")
         return
-    yield StringCommand("chage", "-M", "-1", QuoteString(user))
+    yield StringCommand("chage", "-M", "-1" if days is None else str(days), QuoteString(user))
 
 
 @compat.announces_reads(lambda user, **_: [(ShadowPassword, {"user": user})])
@@ -380,7 +383,7 @@ def admin_users() -> None:
         password_hash(
             name=f"Admin {admin.name}: password hash from the secret store", user=admin.name, hashed=admin.password_hash
         )
-        password_never_expires(name=f"Admin {admin.name}: password never expires", user=admin.name)
+        password_max_age(name=f"Admin {admin.name}: password never expires", user=admin.name, days=None)
 
 
 def root_lock_pending(host: Host) -> bool:

@@ -22,8 +22,8 @@ import paramiko
 from pydantic import Field, field_validator
 from pyinfra import host, state
 from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
-from pyinfra.facts.files import FileContents
-from pyinfra.operations import python
+from pyinfra.facts.files import Directory, FileContents
+from pyinfra.operations import files, python
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, services
@@ -400,7 +400,7 @@ def apply_rules(rules: dict[int, str], rollback_seconds: int) -> Any:
     for family in drifted:
         host.log(f"Live IPv{family} rules differ from {RULE_FILES[family]}: applying them again")
 
-    yield StringCommand(f"install -d -m 755 {RULE_DIR} && install -d -m 700 {STATE_DIR}")
+    yield StringCommand(f"install -d -m 700 {RULE_DIR} && install -d -m 700 {STATE_DIR}")
     for family in FAMILIES:
         yield upload_text(candidate(family), rules[family])
     candidates = " ".join(shlex.quote(candidate(family)) for family in FAMILIES)
@@ -492,6 +492,9 @@ def firewall() -> None:
     if not settings_for(host, FirewallSettings).firewall:
         return
     ensure_packages("Install iptables and netfilter-persistent", ["iptables", "iptables-persistent"])
+    # The rules say what the host exposes: root's to read (the package makes the folder 755).
+    compat.announce_reads([(Directory, {"path": RULE_DIR})])
+    files.directory(name=f"{RULE_DIR} is root's alone", path=RULE_DIR, user="root", group="root", mode="700")
     ssh_ports = host.get_fact(SshdPorts)
     if not ssh_ports:
         raise OperationError(f"{host.name}: could not read sshd's port from `sshd -T`; is sshd's configuration valid?")

@@ -23,7 +23,7 @@ from pyinfra.facts.server import LinuxDistribution, LinuxDistributionDict
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from . import compat, services
+from . import accounts, compat, services
 from .data_types import ClockTime, Flag, HostSettings, described, refuse, whole_number
 from .managed_files import render, text_of, validated_file
 from .packages import ensure_packages
@@ -177,7 +177,9 @@ class OsHardeningSettings(HostSettings):
         14, description="days of warning before a password expires (login.defs)"
     )
     password_hash_rounds: Annotated[int, whole_number(5000, 999999999)] = Field(
-        65536, description="SHA-512 rounds for passwords hashed by shadow's tools (login.defs)"
+        65536,
+        description="SHA-512 rounds for passwords shadow's tools hash with SHA-512 when asked (login.defs; "
+        "they hash with yescrypt, as PAM does, by default)",
     )
     shell_idle_timeout: Annotated[int, whole_number(0, 86400)] = Field(
         900, description="seconds an interactive shell may sit idle before it exits (0: never)"
@@ -192,6 +194,11 @@ class OsHardeningSettings(HostSettings):
     security_updates: Flag = Field(True, description="unattended-upgrades installs security updates every day")
     security_reboot_time: ClockTime | None = Field(
         None, description="if set, reboot at this time (HH:MM) when an update needs it; None: never reboot by itself"
+    )
+    private_home_folders: Flag = Field(
+        True,
+        description="home folders of accounts with a login shut to others (0750), their shell start files and "
+        "/etc/skel's readable by owner and group only (0640)",
     )
 
     @model_validator(mode="after")
@@ -406,6 +413,65 @@ def root_only_executables(paths: list[str]) -> Any:
         )
 
 
+# What a login shell reads: it runs as the user, so nobody else may change it or read it.
+SHELL_START_FILES = (
+    ".profile",
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".zshrc",
+    ".zprofile",
+    ".zlogin",
+    ".zlogout",
+    ".cshrc",
+    ".login",
+    ".logout",
+)
+
+
+class OpenToOthers(FactBase[list[tuple[str, str]]]):
+    """People's files others may reach: ("home", path) for a home folder of an account with a
+    login (uid 1000 and up) that others may enter or its group may write, ("start", path) for a
+    shell start file there or in /etc/skel (what new homes are copied from) that others may read
+    or its group may write or run. Links are left alone, and other files are their owner's
+    business (sudo's marker file, say, appears at an admin's first sudo)."""
+
+    def command(self) -> str:
+        names = " -o ".join(f"-name {name}" for name in SHELL_START_FILES)
+        return (
+            "awk -F: '$3 >= 1000 && $3 != 65534 && $6 != \"/\" {print $6}' /etc/passwd | sort -u | "
+            'while read -r home; do [ -d "$home" ] || continue; '
+            'find "$home" -maxdepth 0 -perm /027 -printf "home %p\\n"; '
+            f'find "$home" -mindepth 1 -maxdepth 1 \\( {names} \\) -type f -perm /037 -printf "start %p\\n"; done; '
+            f"find /etc/skel -mindepth 1 -maxdepth 1 \\( {names} \\) -type f -perm /037 -printf 'start %p\\n'; true"
+        )
+
+    default = list
+
+    def process(self, output: list[str]) -> list[tuple[str, str]]:
+        return [(kind, path) for kind, _, path in (line.partition(" ") for line in output) if path]
+
+
+@compat.announces_reads(lambda **_: [(OpenToOthers, {})])
+@operation()
+def private_homes() -> Any:
+    """
+    Home folders shut to others and closed to their group's writes (login.defs' HOME_MODE 0750
+    for existing ones); shell start files there and in /etc/skel readable by owner and group only.
+    """
+    found = host.get_fact(OpenToOthers)
+    if not found:
+        host.noop("no home folder or start file is open to others")
+        return
+    homes = " ".join(shlex.quote(path) for kind, path in found if kind == "home")
+    starts = " ".join(shlex.quote(path) for kind, path in found if kind == "start")
+    if homes:
+        yield StringCommand(f"chmod g-w,o= {homes}")
+    if starts:
+        yield StringCommand(f"chmod g-wx,o= {starts}")
+
+
 def profile_block(settings: OsHardeningSettings) -> list[str]:
     lines = ["# No core dumps: they can hold passwords and keys from memory.", "ulimit -c 0 2>/dev/null"]
     if settings.shell_idle_timeout:
@@ -479,6 +545,8 @@ def os_hardening() -> None:
         "PASS_MAX_DAYS": str(settings.password_max_days),
         "PASS_MIN_DAYS": str(settings.password_min_days),
         "PASS_WARN_AGE": str(settings.password_warn_days),
+        # As pam_unix hashes (Debian 13's own default; Debian 12's is SHA512).
+        "ENCRYPT_METHOD": "YESCRYPT",
         "SHA_CRYPT_MIN_ROUNDS": str(settings.password_hash_rounds),
         "SHA_CRYPT_MAX_ROUNDS": str(settings.password_hash_rounds),
     }
@@ -487,6 +555,14 @@ def os_hardening() -> None:
         dest=LOGIN_DEFS,
         content=with_settings(host.get_fact(FileContents, path=LOGIN_DEFS) or [], login_defs),
         validator=None,
+    )
+    if settings.private_home_folders:
+        private_homes(name="Home folders and shell start files: nothing for others")
+    # Locked or not, root's password is held to the same age limit as a new account's.
+    accounts.password_max_age(
+        name=f"root's password expires after {settings.password_max_days} days",
+        user="root",
+        days=settings.password_max_days,
     )
     validated_file(
         name="/etc/profile: no core dumps, idle shells exit",

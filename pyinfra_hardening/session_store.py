@@ -381,11 +381,12 @@ def redis() -> None:
     settings = settings_for(host, SessionStoreSettings)
     bind_address = settings_for(host, fleet.FleetSettings).private_ip
     assert bind_address is not None  # SessionStoreSettings.problems() refuses a host without one
-    ensure_packages("Install Redis (and logrotate, which rotates its log)", [SERVICE, "logrotate"])
     for directory in (posixpath.dirname(UNIT_DROP_IN), posixpath.dirname(CHECKER)):
         compat.announce_reads([(Directory, {"path": directory})])
         files.directory(name=f"{directory} exists", path=directory, mode="755")
     in_container = host.get_fact(InContainer)
+    # Before the package: its first start (and the restarts of a failing one) would otherwise
+    # run without it, and a container's failed starts use up systemd's start limit.
     drop_in = validated_file(
         name="Redis's unit runs in this container" if in_container else "Redis's unit as Debian hardened it",
         dest=UNIT_DROP_IN,
@@ -393,6 +394,7 @@ def redis() -> None:
         validator=None,
     )
     systemd.daemon_reload(name="systemd reads Redis's unit", _if=any_changed(drop_in))
+    ensure_packages("Install Redis (and logrotate, which rotates its log)", [SERVICE, "logrotate"])
     no_login_shell(name="The redis account has no login shell", user="redis")
     # Nothing of Redis's is others' (the checklist): the leaf is redis's alone too.
     tls = fleet_tls.host_certificate(SERVER_KEY, SERVER_CERTIFICATE, "redis", bind_address, certificate_mode="400")

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy, operation
-from pyinfra.facts.files import FileContents
+from pyinfra.facts.files import Directory, FileContents
+from pyinfra.operations import files
 
 from . import access_rules, compat
 from .accounts import AccountSettings, sudo_password_problems
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from pyinfra.api.host import Host
 
 SUDOERS_VALIDATOR = "visudo -cf {}"
-MANAGED_DROP_IN = "/etc/sudoers.d/10-hardening"
+SUDOERS_DIR = "/etc/sudoers.d"
+MANAGED_DROP_IN = f"{SUDOERS_DIR}/10-hardening"
 NOPASSWD_TAG = re.compile(r"NOPASSWD:\s*")
 SKIPS_AUTHENTICATION = re.compile(r"!\s*authenticate\b")
 
@@ -85,6 +87,11 @@ def managed_sudoers() -> None:
     A sudoers drop-in, checked by ``visudo``: members of ``admin_group`` sudo with their password.
     """
     settings = settings_for(host, AccountSettings)
+    # Who may do what as root is nobody else's business (Debian makes the folder 755).
+    compat.announce_reads([(Directory, {"path": SUDOERS_DIR})])
+    files.directory(
+        name=f"{SUDOERS_DIR} readable by root only", path=SUDOERS_DIR, user="root", group="root", mode="750"
+    )
     validated_file(
         name=f"Sudoers drop-in: members of {settings.admin_group} sudo with their password",
         dest=MANAGED_DROP_IN,

@@ -457,6 +457,12 @@ CASES: list[Case] = [
         "password_minlen",
         "credits require",
     ),
+    every("minclass-five", "password_minclass = 5", "password_minclass", "from 0 to 4"),
+    every("remember-negative", "password_remember = -1", "password_remember", "from 0 to 400"),
+    every("remember-string", "password_remember = '5'", "password_remember", INTEGER),
+    every("faillock-deny-zero", "faillock_deny = 0", "faillock_deny", "from 1 to 100"),
+    every("faillock-interval-short", "faillock_fail_interval = 10", "faillock_fail_interval", "from 60 to 86400"),
+    every("faillock-unlock-float", "faillock_unlock_time = 900.0", "faillock_unlock_time", INTEGER),
     # --- time sync ------------------------------------------------------------------------------
     every("time-sync-ntpd", "time_sync_service = 'ntpd'", "time_sync_service", "must be one of"),
     every("time-sync-newline", "time_sync_service = 'chrony\\n'", "time_sync_service", CONTROL),
@@ -482,6 +488,7 @@ CASES: list[Case] = [
     every("banner-backslash", "login_banner = 'Authorised access only on \\\\n'", "login_banner", "backslashes"),
     every("banner-short", "login_banner = 'Keep out'", "login_banner", "20 to 2000"),
     every("security-updates-string", "security_updates = 'yes'", "security_updates", BOOL),
+    every("private-homes-string", "private_home_folders = 'yes'", "private_home_folders", BOOL),
     every("reboot-time-bad", "security_reboot_time = '25:00'", "security_reboot_time", "HH:MM"),
     every(
         "reboot-without-updates",

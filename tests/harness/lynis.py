@@ -8,15 +8,14 @@ of B)" after "Performing test ID X"; that is where the table of lost points come
 
 from __future__ import annotations
 
-import fcntl
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .containers import REPO, Machine
+from .containers import Machine
+from .judge_packages import CACHE, cached, copy_to, install
 
-CACHE = REPO / "build" / "judges"
 LOG = "/var/log/lynis.log"
 REPORT = "/var/log/lynis-report.dat"
 
@@ -134,25 +133,22 @@ def parse(host: str, log: str, report: str) -> Audit:
 
 
 def package() -> Path:
-    """Debian 12's lynis package, downloaded once into build/judges (two workers may ask at once)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / "lynis.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        found = sorted(CACHE.glob("lynis_3.0.8*.deb"))
-        if not found:
-            download = ["apt-get", "download", "lynis=3.0.8*"]
-            if subprocess.run(download, cwd=CACHE, capture_output=True).returncode != 0:
-                subprocess.run(["apt-get", "update", "-qq"], check=True)
-                subprocess.run(download, cwd=CACHE, check=True, capture_output=True)
-            found = sorted(CACHE.glob("lynis_3.0.8*.deb"))
-        return found[0]
+    """Debian 12's lynis package, downloaded once into build/judges."""
+
+    def fetch(path: Path) -> None:
+        download = ["apt-get", "download", "lynis=3.0.8*"]
+        if subprocess.run(download, cwd=CACHE, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(download, cwd=CACHE, check=True, capture_output=True)
+        next(CACHE.glob("lynis_3.0.8*.deb")).rename(path)
+
+    return cached("lynis.deb", fetch)
 
 
 def audit(machine: Machine) -> Audit:
-    """Install Lynis on ``machine`` (from this machine: a firewalled test host may not resolve
-    names) and run ``lynis audit system --quick`` there."""
-    subprocess.run(["docker", "cp", str(package()), f"{machine.container.id}:/root/lynis.deb"], check=True)
-    machine.check("dpkg -i /root/lynis.deb >/dev/null")
+    """Install Lynis on ``machine`` (with what it needs, e2fsprogs on a bare Debian 13) and run
+    ``lynis audit system --quick`` there."""
+    install(machine, copy_to(machine, package()))
     run = machine.exec("lynis audit system --quick --no-colors >/root/lynis.out 2>&1")
     assert run.returncode == 0, machine.exec("tail -30 /root/lynis.out").stdout
     return parse(machine.name, machine.check(f"cat {LOG}"), machine.check(f"cat {REPORT}"))

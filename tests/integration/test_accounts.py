@@ -9,7 +9,7 @@ import pytest
 from harness.operator import ADMIN, ROLE_GROUPS
 from harness.provider import PROVIDER_ROOT_PASSWORD, PROVIDER_USER
 
-STRONG_PASSWORD = "Wx7#kvq-Lmzt"
+STRONG_PASSWORD = "Wx7#kvq-Lmzt-Rp2d"
 TEST_USER_PASSWORD = "Start-Pass-2024"
 
 
@@ -33,7 +33,8 @@ def test_root_password_is_locked_and_su_refuses_it(deployment):
     # The provider's root password worked before the deploy; now su must refuse it.
     attempt = machine.exec("su -c true root", user=PROVIDER_USER, stdin=PROVIDER_ROOT_PASSWORD + "\n")
     assert attempt.returncode != 0
-    assert "Authentication failure" in attempt.stderr
+    # pam_faillock, after pam_unix in the stack, ends a failed attempt as "Permission denied".
+    assert "Authentication failure" in attempt.stderr or "Permission denied" in attempt.stderr
 
 
 def test_application_user_has_no_home_shell_or_password(deployment):
@@ -66,7 +67,7 @@ def password_changer(deployment):
 @pytest.mark.parametrize(
     "weak, rule",
     [
-        ("Sh0rt!abc", "shorter than minlen=10"),
+        ("Sh0rt!abc-Xy9", "shorter than minlen=15"),
         ("no-upper-case-9", "no uppercase letter (ucredit=-1)"),
         ("ONLY-ONE-LOWER-9x", "fewer than 2 lowercase letters (lcredit=-2)"),
         ("No-Digits-Here-x", "no digit (dcredit=-1)"),
@@ -82,6 +83,15 @@ def test_weak_password_is_refused(password_changer, weak, rule):
 def test_strong_password_is_accepted(password_changer):
     result = password_changer(STRONG_PASSWORD)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_recent_password_cannot_be_used_again(password_changer, deployment):
+    """pam_pwhistory (password_remember): back to the password the user had before is refused."""
+    assert password_changer(STRONG_PASSWORD).returncode == 0
+    machine = deployment.machines["backup"]
+    again = machine.exec("passwd", user="pwtest", stdin=f"{STRONG_PASSWORD}\n" + f"{TEST_USER_PASSWORD}\n" * 6)
+    assert again.returncode != 0
+    assert "already used" in again.stdout + again.stderr
 
 
 def test_time_sync_service_is_enabled(deployment):

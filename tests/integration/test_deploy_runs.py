@@ -41,7 +41,10 @@ def test_dry_run_shows_each_file_change_as_a_diff_and_changes_nothing(deployment
     assert "Will create /etc/sudoers.d/10-hardening" in dry.output
     assert "+ %sudo\tALL=(ALL:ALL) ALL" in dry.output
     assert "Will modify /etc/pam.d/common-password" in dry.output
-    assert "+ password\trequisite\t\t\tpam_pwquality.so retry=3 minlen=10 difok=3" in dry.output
+    assert "+ password requisite pam_pwquality.so retry=3 minlen=15 minclass=4 difok=3" in dry.output
+    assert "Will modify /etc/pam.d/common-auth" in dry.output
+    assert "+ auth required pam_faillock.so preauth" in dry.output
+    assert "Will create /usr/share/pam-configs/pyinfra-hardening-faillock" in dry.output
     # The provider's NOPASSWD rules, shown being taken away.
     assert "- %sudo\tALL=(ALL:ALL) NOPASSWD: ALL" in dry.output
     assert "- debian ALL=(ALL) NOPASSWD:ALL" in dry.output

@@ -82,6 +82,23 @@ def test_admin_key_and_totp_code_log_in(admin_sessions):
         assert session.run("whoami").stdout.strip() == ADMIN
 
 
+def test_an_admin_jumps_through_the_app_server_to_an_inner_one(deployment, admin_sessions):
+    """What ProxyJump does: a local forward from the app server to the db server's sshd."""
+    db = deployment.machines["db"]
+    channel = admin_sessions["app"].transport.open_channel("direct-tcpip", (db.private_ip, 22), ("127.0.0.1", 0))
+    try:
+        channel.settimeout(10)
+        assert channel.recv(100).startswith(b"SSH-2.0-OpenSSH")
+    finally:
+        channel.close()
+
+
+def test_no_one_may_open_a_tunnel_back_through_a_server(admin_sessions):
+    """Remote forwards (ssh -R) are refused even to admins: only local ones, for ProxyJump."""
+    with pytest.raises(paramiko.SSHException):
+        admin_sessions["app"].transport.request_port_forward("127.0.0.1", 0)
+
+
 def test_wrong_and_replayed_codes_are_refused(deployment, operator):
     machine = deployment.machines["backup"]
     secret = operator.totp_secret(OTHER_ADMIN)

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import paramiko
@@ -90,28 +91,36 @@ def test_a_wrong_totp_secret_in_the_store_changes_nothing(fresh):
 
 def test_a_run_killed_between_the_stages_can_simply_be_run_again(fresh):
     machine, operator, inventory = fresh
-    # Make the probe wait for a TOTP window, holding the run in stage 1 long enough to kill it.
-    now = time.time()
-    (operator.secrets / "totp-used-windows.json").write_text(
-        json.dumps(
-            {
-                f"{ADMIN}@127.0.0.1:{machine.ssh_port}": {"counter": int(now) // 30 + 1, "times": [now, now, now]},
-            }
-        )
-    )
+    # Hold the run in stage 1 long enough to kill it: until stage 1 lands, the store keeps saying
+    # that three logins just happened, so the probe's TOTP login must wait for the rate limit.
+    used_windows = operator.secrets / "totp-used-windows.json"
+    landed = threading.Event()
+
+    def rate_limit_until_stage_one() -> None:
+        while not landed.is_set():
+            now = time.time()
+            who = f"{ADMIN}@127.0.0.1:{machine.ssh_port}"
+            used_windows.write_text(json.dumps({who: {"counter": int(now) // 30 + 1, "times": [now, now, now]}}))
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=rate_limit_until_stage_one, daemon=True)
+    holder.start()
     command, env = operator.pyinfra_command(inventory, DEPLOYS["app"], args=("-y",))
     run = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 120
+        # The OS baseline (packages, security updates, AIDE) comes first on a fresh host.
+        deadline = time.monotonic() + 600
         while STAGE_ONE_MARKER not in machine.exec("cat /etc/ssh/sshd_config.d/00-hardening.conf").stdout:
             assert run.poll() is None, "the run ended before stage 1"
             assert time.monotonic() < deadline, "stage 1 never landed"
             time.sleep(0.2)
     finally:
+        landed.set()
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
+        holder.join()
 
     with login(machine, "root", key=operator.root_key) as session:  # stage 1 keeps root's way in
         assert session.run("true").status == 0

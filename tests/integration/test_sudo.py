@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.operator import ADMIN_PASSWORD, ROLE_GROUPS
+from harness.operator import ADMIN, ADMIN_PASSWORD, ROLE_GROUPS
 from harness.provider import PROVIDER_USER
+from harness.ssh import login
 
 
 @pytest.mark.parametrize("role", list(ROLE_GROUPS))
@@ -14,10 +15,31 @@ def test_admin_sudo_needs_the_password_and_works_with_it(admin_sessions, role):
     without = session.run("sudo -n true")
     assert without.status != 0
     assert "password is required" in without.stderr
-    wrong = session.run("sudo -S -k -p '' true", stdin="not-the-password\n" * 3)
+    # One wrong try (three in a row would lock the account: see the faillock test below).
+    wrong = session.run("sudo -S -k -p '' true", stdin="not-the-password\n")
     assert wrong.status != 0
     right = session.run("sudo -S -k -p '' id -u", stdin=ADMIN_PASSWORD + "\n")
     assert right.status == 0 and right.stdout.strip() == "0"
+
+
+def test_three_wrong_sudo_passwords_lock_the_admin_but_never_out_of_ssh(deployment, operator, admin_sessions):
+    """faillock_deny (3) failed passwords lock the account: even the right one is refused then.
+    A fresh SSH login (key and TOTP, no password) still gets in, and clears the count."""
+    machine, session = deployment.machines["backup"], admin_sessions["backup"]
+    sudo = "sudo -S -k -p '' true"
+    try:
+        assert session.run(sudo, stdin="not-the-password\n" * 3).status != 0
+        locked = session.run(sudo, stdin=ADMIN_PASSWORD + "\n")
+        assert locked.status != 0, "the right password was accepted after three wrong ones"
+        records = machine.check(f"faillock --user {ADMIN}").splitlines()
+        assert sum(line.rstrip().endswith(" V") for line in records) == 3, records
+        fresh = login(machine, ADMIN, key=operator.admin_key, totp_secret=operator.totp_secret(ADMIN))
+        try:
+            assert fresh.run(sudo, stdin=ADMIN_PASSWORD + "\n").status == 0
+        finally:
+            fresh.close()
+    finally:
+        machine.check(f"faillock --user {ADMIN} --reset")
 
 
 def test_no_nopasswd_rule_is_left_in_any_sudoers_file(deployment):

@@ -76,20 +76,75 @@ def test_a_sudoers_file_with_nopasswd_is_rewritten_through_visudo():
     assert "visudo -cf" in outcome.commands[0]
 
 
-def test_the_password_quality_line_is_set_once():
-    arguments = "retry=3 minlen=10"
-    wanted = f"password\trequisite\t\t\tpam_pwquality.so {arguments}"
-    same = run_operation(
-        passwords.pam_password_quality, {FileContents: [wanted]}, module="pwquality", arguments=arguments
-    )
-    assert not same.changes and "already has" in same.noop
-    drifted = run_operation(
-        passwords.pam_password_quality,
-        {FileContents: ["password\trequisite\t\t\tpam_pwquality.so retry=3"]},
-        module="pwquality",
-        arguments=arguments,
-    )
-    assert drifted.commands[0].startswith("sed -i -E ") and "grep -qxF" in drifted.commands[0]
+def pam_stack(settings: passwords.PasswordSettings | None = None) -> dict:
+    profiles = passwords.pam_profiles(settings or passwords.PasswordSettings(), "pwquality")
+    return {
+        "enable": [p.name for p in profiles],
+        "disable": ["pwquality"],
+        "wanted": passwords.wanted_common_lines(profiles),
+    }
+
+
+def common_files(**lines: list[str]) -> dict:
+    return {(FileContents, (("path", f"/etc/pam.d/common-{name}"),)): found for name, found in lines.items()}
+
+
+ENABLED = {
+    "auth": [
+        "auth\trequired\tpam_faillock.so preauth",
+        "auth\t[success=3 default=ignore]\tpam_unix.so nullok try_first_pass",
+        "auth\t[default=die]\tpam_faillock.so authfail",
+        "auth\tsufficient\tpam_faillock.so authsucc",
+        "auth\trequisite\t\t\tpam_deny.so",
+    ],
+    "account": ["account\t[success=1 default=ignore]\tpam_unix.so ", "account\trequired\tpam_faillock.so "],
+    "password": [
+        "password\trequisite pam_pwquality.so "
+        "retry=3 minlen=15 minclass=4 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1",
+        "password\trequisite pam_pwhistory.so remember=5 use_authtok",
+        "password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok try_first_pass yescrypt",
+    ],
+}
+
+
+def test_a_pam_stack_as_pam_auth_update_wrote_it_is_left_alone():
+    outcome = run_operation(passwords.pam_profiles_enabled, common_files(**ENABLED), **pam_stack())
+    assert not outcome.changes and "as configured" in outcome.noop
+
+
+@pytest.mark.parametrize(
+    "drift",
+    [
+        {"password": ["password\trequisite\t\t\tpam_pwquality.so retry=3", *ENABLED["password"][1:]]},
+        {"auth": [line for line in ENABLED["auth"] if "preauth" not in line]},
+        {"account": ENABLED["account"][:1]},
+    ],
+    ids=["the package's own quality line", "no preauth", "no account line"],
+)
+def test_a_drifted_pam_stack_is_rebuilt_by_pam_auth_update_and_checked(drift):
+    outcome = run_operation(passwords.pam_profiles_enabled, common_files(**{**ENABLED, **drift}), **pam_stack())
+    command = outcome.commands[0]
+    assert "pam-auth-update --force --enable pyinfra-hardening-passwords" in command
+    assert "--disable pwquality" in command
+    # Every wanted line is checked, every named module must exist, or the old files come back.
+    assert command.count("grep -Eq") == sum(len(lines) for lines in pam_stack()["wanted"].values())
+    assert "is not installed" in command and "mv $f.pyinfra-hardening-old $f" in command
+
+
+def test_new_values_change_the_profile_and_the_lines_checked():
+    stricter = passwords.PasswordSettings(password_minlen=20, password_remember=0, faillock_deny=5)
+    profile = passwords.pam_profiles(stricter, "pwquality")[0]
+    assert "minlen=20" in profile.text() and "pam_pwhistory" not in profile.text()
+    outcome = run_operation(passwords.pam_profiles_enabled, common_files(**ENABLED), **pam_stack(stricter))
+    assert outcome.commands
+
+
+def test_a_profile_puts_its_lines_where_pam_auth_update_expects_them():
+    faillock = next(p for p in passwords.pam_profiles(passwords.PasswordSettings(), "pwquality") if p.priority == 0)
+    text = faillock.text()
+    assert "Auth-Type: Primary\nAuth:\n\t[default=die] pam_faillock.so authfail\n" in text
+    assert "Account-Type: Additional\nAccount:\n\trequired pam_faillock.so\n" in text
+    assert "Account-Initial" not in text
 
 
 # --- validated files ---------------------------------------------------------------------------

@@ -147,11 +147,21 @@ def test_compilers_runnable_by_others_are_restricted_through_dpkg():
 def test_an_admins_password_never_expires_even_one_this_run_creates(max_days, changes):
     """None: the admin does not exist yet; the run creates it with login.defs' age limit."""
     outcome = run_operation(
-        accounts.password_never_expires, {(accounts.PasswordMaxDays, (("user", "alice"),)): max_days}, user="alice"
+        accounts.password_max_age, {(accounts.PasswordMaxDays, (("user", "alice"),)): max_days}, user="alice", days=None
     )
     assert outcome.changes == changes
     if changes:
         assert outcome.commands == ["chage -M -1 alice"]
+
+
+@pytest.mark.parametrize("max_days, changes", [("365", False), ("99999", True), ("", True), ("400", True)])
+def test_roots_password_ages_like_any_other(max_days, changes):
+    outcome = run_operation(
+        accounts.password_max_age, {(accounts.PasswordMaxDays, (("user", "root"),)): max_days}, user="root", days=365
+    )
+    assert outcome.changes == changes
+    if changes:
+        assert outcome.commands == ["chage -M 365 root"]
 
 
 def test_unattended_upgrades_take_security_updates_only_and_reboot_only_when_asked():
@@ -165,3 +175,16 @@ def test_unattended_upgrades_take_security_updates_only_and_reboot_only_when_ask
 def test_each_disabled_module_can_neither_load_nor_be_pulled_in():
     text = render(os_hardening.MODPROBE_FILE, modules=["usb-storage", "dccp"])
     assert "install usb-storage /bin/false\nblacklist usb-storage\n" in text and "install dccp /bin/false" in text
+
+
+def test_home_folders_and_start_files_open_to_others_are_closed():
+    fact = os_hardening.OpenToOthers()
+    found = fact.process(["home /home/debian", "start /home/debian/.bashrc", "start /etc/skel/.my profile"])
+    assert found == [("home", "/home/debian"), ("start", "/home/debian/.bashrc"), ("start", "/etc/skel/.my profile")]
+    outcome = run_operation(os_hardening.private_homes, {os_hardening.OpenToOthers: found})
+    # The group keeps entering a home (its own group); start files lose run bits too.
+    assert outcome.commands == [
+        "chmod g-w,o= /home/debian",
+        "chmod g-wx,o= /home/debian/.bashrc '/etc/skel/.my profile'",
+    ]
+    assert run_operation(os_hardening.private_homes, {os_hardening.OpenToOthers: []}).noop

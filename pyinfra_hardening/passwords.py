@@ -199,7 +199,9 @@ def lines_naming(lines: list[str], modules: set[str]) -> list[str]:
     found = []
     for line in lines:
         words = line.split()
-        if words and not words[0].startswith("#") and any(word in modules for word in words[1:3]):
+        # The module is the first .so word: a bracketed control may span several words.
+        module = next((word for word in words[1:] if word.endswith(".so")), None)
+        if words and not words[0].startswith("#") and module in modules:
             found.append(" ".join(words))
     return found
 

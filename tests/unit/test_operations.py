@@ -118,8 +118,9 @@ def test_a_pam_stack_as_pam_auth_update_wrote_it_is_left_alone():
         {"password": ["password\trequisite\t\t\tpam_pwquality.so retry=3", *ENABLED["password"][1:]]},
         {"auth": [line for line in ENABLED["auth"] if "preauth" not in line]},
         {"account": ENABLED["account"][:1]},
+        {"account": [*ENABLED["account"], "account\t[success=1 default=ignore]\tpam_faillock.so"]},
     ],
-    ids=["the package's own quality line", "no preauth", "no account line"],
+    ids=["the package's own quality line", "no preauth", "no account line", "a stray line with a long control"],
 )
 def test_a_drifted_pam_stack_is_rebuilt_by_pam_auth_update_and_checked(drift):
     outcome = run_operation(passwords.pam_profiles_enabled, common_files(**{**ENABLED, **drift}), **pam_stack())

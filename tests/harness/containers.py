@@ -71,14 +71,16 @@ class Machine:
     # Where this machine sees the operator's connections (to 127.0.0.1:ssh_port) come from.
     operator_address: str
 
-    def exec(self, command: str, user: str = "root", stdin: str | None = None) -> subprocess.CompletedProcess:
+    def exec(
+        self, command: str, user: str = "root", stdin: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         """Run ``command`` under sh inside the container, as ``user``, optionally fed ``stdin``."""
         return subprocess.run(
             ["docker", "exec", "-i", "-u", user, self.container.id, "sh", "-c", command],
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
         )
 
     def check(self, command: str, user: str = "root") -> str:

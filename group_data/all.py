@@ -84,6 +84,10 @@ README.md, "Secrets".
 # file_integrity_check_time = '05:15'  # when the nightly check runs (HH:MM), before unattended-upgrades' morning run
 # file_integrity_ignored_paths = []  # folders and files your applications change by design (uploads, caches), left out of the check; Debian's own rules already leave out logs, spools and databases' files
 
+# Remote logging
+# remote_logging = True  # every host sends its syslog to the inventory's backup server (the first with a private_ip) over TLS with the fleet CA, both ends proving who they are; the backup server keeps each host's log in /var/log/remote. Off, or without a backup server: logs stay on each host
+# remote_logging_port = 6514  # the backup server's port for syslog over TLS (RFC 5425's), open to the fleet's hosts only
+
 # Fleet CA
 # fleet_ca_keys = 'keys'  # the folder where `hardening-ca` keeps the fleet CA's certificates and fleet-ca.json, on your machine (its keys are in the secret store)
 

@@ -26,7 +26,7 @@ from pyinfra.facts.files import Directory, FileContents
 from pyinfra.operations import files, python
 from pyinfra.operations.util import any_changed
 
-from . import access_rules, compat, fleet, services
+from . import access_rules, compat, fleet, remote_logging, services
 from .backups import backup_sources
 from .data_types import Flag, HostSettings, Networks, Port, described, documented_in, whole_number
 from .database import DatabaseSettings
@@ -199,6 +199,9 @@ class FirewallPlan:
     # database servers and session stores): who may reach whom.
     app_server_ips: tuple[str, ...]
     backup_source_ips: tuple[str, ...]
+    # On the log server: its syslog port (else 0) and the hosts that send it their logs.
+    log_port: int = 0
+    log_sender_ips: tuple[str, ...] = ()
 
 
 def plan_for(host: Host) -> FirewallPlan:
@@ -216,6 +219,8 @@ def plan_for(host: Host) -> FirewallPlan:
         session_store_port,
         fleet.private_ips(host.inventory, APP_SERVERS),
         backup_sources(host.inventory),
+        log_port := remote_logging.receiving_port(host),
+        remote_logging.senders(host.inventory) if log_port else (),
     )
 
 
@@ -247,7 +252,8 @@ def networks(addresses: Iterable[str]) -> tuple[str, ...]:
 def openings(settings: FirewallPlan, ssh_ports: list[int]) -> list[Opening]:
     """What the host's roles open. SSH: an app server is the way in (to everyone, or to
     admin_cidrs when set); a database or cache server admits the app servers, a backup server
-    the database and cache servers, all also admin_cidrs. A host in several roles gets the union."""
+    the database and cache servers, all also admin_cidrs; the log server takes the fleet's logs
+    from their senders. A host in several roles gets the union."""
     roles = settings.roles
     if APP_SERVERS in roles and not settings.admin_cidrs:
         ssh_sources = None
@@ -268,6 +274,8 @@ def openings(settings: FirewallPlan, ssh_ports: list[int]) -> list[Opening]:
     if CACHE_SERVERS in roles:
         app_servers = networks(settings.app_server_ips)
         result.append(Opening(settings.session_store_port, app_servers, "the session store, for app servers only"))
+    if settings.log_port and settings.log_sender_ips:
+        result.append(Opening(settings.log_port, networks(settings.log_sender_ips), "syslog over TLS, from the fleet"))
     return result
 
 

@@ -29,6 +29,7 @@ from . import (
     login_alerts,
     os_hardening,
     passwords,
+    remote_logging,
     session_store,
     ssh,
     sudo,
@@ -55,6 +56,7 @@ BASELINE: list[type[HostSettings]] = [
     login_alerts.LoginAlertSettings,
     firewall.FirewallSettings,
     file_integrity.FileIntegritySettings,
+    remote_logging.RemoteLoggingSettings,
 ]
 # Each role's deploy (a function below) and the group it acts on.
 ROLE_DEPLOYS = {
@@ -105,7 +107,8 @@ def baseline(
 ) -> None:
     """What every role gets: the operating system's hardening (first: it installs the CA bundle
     the alerts' relay check needs), AIDE (its record is written last, in ``shared_end``), clock,
-    password quality, admins, sudo rules, a locked root, SSH, and an alert for every SSH login."""
+    password quality, admins, sudo rules, a locked root, SSH, an alert for every SSH login, and
+    remote logging."""
     os_hardening.os_hardening()
     file_integrity.file_integrity()
     timesync.time_sync()
@@ -121,6 +124,7 @@ def baseline(
         ignore_lines=ignore_lines,
         watched_logs=watched_logs,
     )
+    remote_logging.remote_logging()
 
 
 def check_before_connecting() -> None:

@@ -518,6 +518,9 @@ CASES: list[Case] = [
         "absolute path",
     ),
     every("aide-path-string", "file_integrity_ignored_paths = '/srv/uploads'", "file_integrity_ignored_paths", "list"),
+    # --- remote logging -------------------------------------------------------------------------
+    every("remote-logging-string", "remote_logging = 'yes'", "remote_logging", BOOL),
+    every("remote-logging-port-zero", "remote_logging_port = 0", "remote_logging_port", "from 1 to 65535"),
     # --- ssh ------------------------------------------------------------------------------------
     every("two-factor-string", "ssh_two_factor = 'on'", "ssh_two_factor", BOOL),
     every(

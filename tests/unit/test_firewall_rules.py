@@ -85,11 +85,32 @@ def test_the_app_servers_in_the_inventory_are_the_ones_admitted(inventory):
     assert ("10.0.0.13/32", 3306) in accepted(rules(after, 4))
 
 
+def ssh_rules(rule_text: str) -> list[tuple[str | None, int]]:
+    return [rule for rule in accepted(rule_text) if rule[1] == 22]
+
+
 def test_the_backup_server_admits_ssh_from_the_database_servers_and_session_stores_only(inventory):
     backup = validate_inventory(inventory())["backup1"]
-    assert accepted(rules(backup, 4)) == [("10.0.0.21/32", 22)]
+    assert ssh_rules(rules(backup, 4)) == [("10.0.0.21/32", 22)]
     backup = validate_inventory(inventory(cache=["db1", "cache1"]))["backup1"]
-    assert accepted(rules(backup, 4)) == [("10.0.0.21/32", 22), ("10.0.0.42/32", 22)]
+    assert ssh_rules(rules(backup, 4)) == [("10.0.0.21/32", 22), ("10.0.0.42/32", 22)]
+
+
+def test_the_log_server_takes_syslog_from_the_hosts_that_send_it_and_nobody_else(inventory):
+    backup = validate_inventory(inventory(cache=["cache1"]))["backup1"]
+    senders = ["10.0.0.11/32", "10.0.0.12/32", "10.0.0.21/32", "10.0.0.41/32"]
+    assert [source for source, port in accepted(rules(backup, 4)) if port == 6514] == senders
+    # A host that keeps its logs is not let in; nor anyone when the server takes no logs.
+    hosts = validate_inventory(inventory(app2={"remote_logging": False}, backup1={"remote_logging_port": 10514}))
+    assert [source for source, port in accepted(rules(hosts["backup1"], 4)) if port == 10514] == [
+        "10.0.0.11/32",
+        "10.0.0.21/32",
+    ]
+    backup = validate_inventory(inventory(backup1={"remote_logging": False}))["backup1"]
+    assert accepted(rules(backup, 4)) == [("10.0.0.21/32", 22)]
+    # The senders open nothing for it.
+    app = validate_inventory(inventory())["app1"]
+    assert accepted(rules(app, 4)) == [(None, 22), (None, 80), (None, 443)]
 
 
 def test_behind_the_tls_front_only_ssh_80_and_443_are_public_and_nothing_is_redirected(inventory):

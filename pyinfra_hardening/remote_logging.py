@@ -1,0 +1,182 @@
+"""Remote logging: every host sends its syslog to the backup server over mutual TLS with the
+fleet CA, so an intruder who takes a host cannot erase what it logged before. The backup server
+keeps each sender's log apart, named by the address the connection came from (a sender cannot
+write under another's name), and its firewall admits the fleet's private addresses alone.
+
+rsyslog's own ``ossl`` driver carries it (TLS 1.3 only; a sender without a leaf of the fleet
+CA is refused in the handshake). A sender queues on disk while the backup server is away.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import Directory
+from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
+
+from . import compat, fleet, fleet_tls, services
+from .data_types import Flag, HostSettings, Port
+from .managed_files import render, validated_file
+from .packages import ensure_packages
+from .settings import Problem, settings_for, validated
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+    from pyinfra.api.inventory import Inventory
+
+SENDER_CONFIG = "/etc/rsyslog.d/60-pyinfra-hardening-send.conf"
+RECEIVER_CONFIG = "/etc/rsyslog.d/60-pyinfra-hardening-receive.conf"
+LOGROTATE_CONFIG = "/etc/logrotate.d/pyinfra-hardening-remote"
+REMOTE_LOG_DIR = "/var/log/remote"
+QUEUE_DIR = "/var/spool/rsyslog"  # Debian's $WorkDirectory: a sender's queue waits there
+TLS_DIR = "/etc/ssl/pyinfra-hardening"
+SENDER_KEY, SENDER_CERTIFICATE = f"{TLS_DIR}/syslog-client.key", f"{TLS_DIR}/syslog-client.pem"
+RECEIVER_KEY, RECEIVER_CERTIFICATE = f"{TLS_DIR}/syslog-server.key", f"{TLS_DIR}/syslog-server.pem"
+# rsyslog checks a whole config with -N1; a drop-in alone is a whole config to it.
+RSYSLOG_VALIDATOR = "rsyslogd -N1 -f {}"
+
+
+class RemoteLoggingSettings(HostSettings):
+    title = "Remote logging"
+
+    remote_logging: Flag = Field(
+        True,
+        description="every host sends its syslog to the inventory's backup server (the first with a "
+        "private_ip) over TLS with the fleet CA, both ends proving who they are; the backup server keeps "
+        f"each host's log in {REMOTE_LOG_DIR}. Off, or without a backup server: logs stay on each host",
+    )
+    remote_logging_port: Port = Field(
+        6514, description="the backup server's port for syslog over TLS (RFC 5425's), open to the fleet's hosts only"
+    )
+
+    def problems(self, host: Host) -> list[Problem]:
+        server = log_server(host.inventory)
+        if not self.remote_logging or server is None or not _on(server):
+            return []
+        # Both ends need a leaf from the fleet CA, and the server's firewall admits senders by
+        # their private address.
+        problems = validated(host, fleet_tls.FleetTlsSettings)[1]
+        if host.data.get("private_ip") is None:
+            problems.append(
+                Problem(
+                    host.name,
+                    "private_ip",
+                    None,
+                    f"is not set, but remote logging (to {server.name}) needs it: this host's certificate "
+                    "names it, and the log server's firewall lets senders in by it",
+                    "set this host's private_ip in the inventory, or remote_logging = False",
+                )
+            )
+        return problems
+
+
+def log_server(inventory: Inventory) -> Host | None:
+    """The host every other host sends its logs to: the first backup server with a private address."""
+    return fleet.first_with_private_ip(inventory, fleet.BACKUP_SERVERS)
+
+
+def _settings_of(peer: Host) -> RemoteLoggingSettings | None:
+    """A peer's settings (it may be outside this run's hosts); None when its values are bad,
+    which its own run reports."""
+    return validated(peer, RemoteLoggingSettings, in_use=False)[0]
+
+
+def _on(peer: Host) -> bool:
+    settings = _settings_of(peer)
+    return settings is not None and settings.remote_logging
+
+
+def senders(inventory: Inventory) -> tuple[str, ...]:
+    """The private addresses of the hosts that send their logs to the log server: those of the
+    role groups (but the server itself) with remote logging on."""
+    server = log_server(inventory)
+    if server is None or not _on(server):
+        return ()
+    hosts = dict.fromkeys(peer for group in fleet.ROLE_GROUPS for peer in inventory.get_group(group, []))
+    addresses = (peer.data.get("private_ip") for peer in hosts if peer is not server and _on(peer))
+    return tuple(dict.fromkeys(address for address in addresses if address))
+
+
+def receiving_port(host: Host) -> int:
+    """The port ``host`` takes the fleet's logs on, or 0 when it is not the log server."""
+    settings = settings_for(host, RemoteLoggingSettings)
+    if not settings.remote_logging or log_server(host.inventory) is not host:
+        return 0
+    return settings.remote_logging_port
+
+
+@deploy("Remote logging")
+def remote_logging() -> None:
+    """
+    Send this host's syslog to the log server (``log_server``) over TLS, or on the log server,
+    take the fleet's: rsyslog with its OpenSSL driver, a leaf of the fleet CA on each end.
+
+    Example:
+
+    .. code:: python
+
+        from pyinfra_hardening import remote_logging
+        remote_logging.remote_logging()
+    """
+    settings = settings_for(host, RemoteLoggingSettings)
+    server = log_server(host.inventory)
+    if not settings.remote_logging:
+        host.noop("remote_logging is off: logs stay on this host")
+        return
+    if server is None:
+        host.noop("the inventory has no backup server with a private_ip: logs stay on this host")
+        return
+    receives = server is host
+    server_settings = settings if receives else _settings_of(server)
+    if server_settings is None or not server_settings.remote_logging:
+        host.noop(f"{server.name} takes no logs (remote_logging is off there): logs stay on this host")
+        return
+    private_ip = host.data.get("private_ip")
+    assert private_ip is not None  # the settings' problems require it
+    ensure_packages("Install rsyslog and its TLS driver", ["rsyslog", "rsyslog-openssl"])
+    key, certificate = (RECEIVER_KEY, RECEIVER_CERTIFICATE) if receives else (SENDER_KEY, SENDER_CERTIFICATE)
+    tls = fleet_tls.host_certificate(key, certificate, "root", private_ip, client=not receives)
+    common = {"key": key, "certificate": certificate, "ca": fleet_tls.TRUST_BUNDLE}
+    if receives:
+        compat.announce_reads([(Directory, {"path": REMOTE_LOG_DIR})])
+        files.directory(
+            name=f"{REMOTE_LOG_DIR}: the fleet's logs, root's and adm's alone",
+            path=REMOTE_LOG_DIR,
+            user="root",
+            group="adm",
+            mode="750",
+        )
+        validated_file(
+            name="Rotate the fleet's logs weekly, a year kept",
+            dest=LOGROTATE_CONFIG,
+            content=render(LOGROTATE_CONFIG, folder=REMOTE_LOG_DIR),
+            validator="logrotate --debug {}",
+        )
+        config = validated_file(
+            name=f"rsyslog takes the fleet's logs over TLS on {private_ip}:{settings.remote_logging_port}",
+            dest=RECEIVER_CONFIG,
+            content=render(
+                RECEIVER_CONFIG, address=private_ip, port=settings.remote_logging_port, folder=REMOTE_LOG_DIR, **common
+            ),
+            validator=RSYSLOG_VALIDATOR,
+        )
+    else:
+        config = validated_file(
+            name=f"rsyslog sends this host's logs to {server.name} over TLS",
+            dest=SENDER_CONFIG,
+            content=render(
+                SENDER_CONFIG,
+                address=server.data.get("private_ip"),
+                port=server_settings.remote_logging_port,
+                queue=QUEUE_DIR,
+                **common,
+            ),
+            validator=RSYSLOG_VALIDATOR,
+        )
+    services.unit_running(name="rsyslog runs", unit="rsyslog")
+    # The driver reads the key and certificates when rsyslog starts.
+    systemd.service(name="Restart rsyslog", service="rsyslog", restarted=True, _if=any_changed(config, *tls))

@@ -104,7 +104,8 @@ def senders(inventory: Inventory) -> tuple[str, ...]:
 def receiving_port(host: Host) -> int:
     """The port ``host`` takes the fleet's logs on, or 0 when it is not the log server."""
     settings = settings_for(host, RemoteLoggingSettings)
-    if not settings.remote_logging or log_server(host.inventory) is not host:
+    server = log_server(host.inventory)
+    if not settings.remote_logging or server is None or server.name != host.name:
         return 0
     return settings.remote_logging_port
 
@@ -130,7 +131,7 @@ def remote_logging() -> None:
     if server is None:
         host.noop("the inventory has no backup server with a private_ip: logs stay on this host")
         return
-    receives = server is host
+    receives = server.name == host.name  # ``host`` is pyinfra's context proxy, not the Host itself
     server_settings = settings if receives else _settings_of(server)
     if server_settings is None or not server_settings.remote_logging:
         host.noop(f"{server.name} takes no logs (remote_logging is off there): logs stay on this host")

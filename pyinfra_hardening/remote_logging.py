@@ -138,7 +138,10 @@ def remote_logging() -> None:
         return
     private_ip = host.data.get("private_ip")
     assert private_ip is not None  # the settings' problems require it
-    ensure_packages("Install rsyslog and its TLS driver", ["rsyslog", "rsyslog-openssl"])
+    ensure_packages(
+        "Install rsyslog and its TLS driver" + (", and logrotate for the fleet's logs" if receives else ""),
+        ["rsyslog", "rsyslog-openssl", *(["logrotate"] if receives else [])],
+    )
     key, certificate = (RECEIVER_KEY, RECEIVER_CERTIFICATE) if receives else (SENDER_KEY, SENDER_CERTIFICATE)
     tls = fleet_tls.host_certificate(key, certificate, "root", private_ip, client=not receives)
     common = {"key": key, "certificate": certificate, "ca": fleet_tls.TRUST_BUNDLE}

@@ -134,7 +134,7 @@ def remote_logging() -> None:
     receives = server.name == host.name  # ``host`` is pyinfra's context proxy, not the Host itself
     server_settings = settings if receives else _settings_of(server)
     if server_settings is None or not server_settings.remote_logging:
-        host.noop(f"{server.name} takes no logs (remote_logging is off there): logs stay on this host")
+        host.noop("the log server takes no logs (remote_logging is off there): logs stay on this host")
         return
     private_ip = host.data.get("private_ip")
     assert private_ip is not None  # the settings' problems require it
@@ -169,12 +169,15 @@ def remote_logging() -> None:
             validator=RSYSLOG_VALIDATOR,
         )
     else:
+        address = server.data.get("private_ip")
         config = validated_file(
-            name=f"rsyslog sends this host's logs to {server.name} over TLS",
+            # The server by its address: a run names only the hosts it logs in to.
+            name=f"rsyslog sends this host's logs to the log server, {address}:{server_settings.remote_logging_port}, "
+            "over TLS",
             dest=SENDER_CONFIG,
             content=render(
                 SENDER_CONFIG,
-                address=server.data.get("private_ip"),
+                address=address,
                 port=server_settings.remote_logging_port,
                 queue=QUEUE_DIR,
                 **common,

@@ -9,6 +9,7 @@ CA is refused in the handshake). A sender queues on disk while the backup server
 
 from __future__ import annotations
 
+import posixpath
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -33,7 +34,7 @@ RECEIVER_CONFIG = "/etc/rsyslog.d/60-pyinfra-hardening-receive.conf"
 LOGROTATE_CONFIG = "/etc/logrotate.d/pyinfra-hardening-remote"
 REMOTE_LOG_DIR = "/var/log/remote"
 QUEUE_DIR = "/var/spool/rsyslog"  # Debian's $WorkDirectory: a sender's queue waits there
-TLS_DIR = "/etc/ssl/pyinfra-hardening"
+TLS_DIR = posixpath.dirname(fleet_tls.TRUST_BUNDLE)  # beside the trust bundle
 SENDER_KEY, SENDER_CERTIFICATE = f"{TLS_DIR}/syslog-client.key", f"{TLS_DIR}/syslog-client.pem"
 RECEIVER_KEY, RECEIVER_CERTIFICATE = f"{TLS_DIR}/syslog-server.key", f"{TLS_DIR}/syslog-server.pem"
 # rsyslog checks a whole config with -N1; a drop-in alone is a whole config to it.
@@ -54,9 +55,10 @@ class RemoteLoggingSettings(HostSettings):
     )
 
     def problems(self, host: Host) -> list[Problem]:
-        server = log_server(host.inventory)
-        if not self.remote_logging or server is None or not _on(server):
+        taking = taking_server(host.inventory)
+        if not self.remote_logging or taking is None:
             return []
+        server = taking[0]
         # Both ends need a leaf from the fleet CA, and the server's firewall admits senders by
         # their private address.
         problems = validated(host, fleet_tls.FleetTlsSettings)[1]
@@ -90,12 +92,23 @@ def _on(peer: Host) -> bool:
     return settings is not None and settings.remote_logging
 
 
+def taking_server(inventory: Inventory) -> tuple[Host, RemoteLoggingSettings] | None:
+    """The log server and its settings when it takes the fleet's logs (it has remote logging on);
+    else None."""
+    server = log_server(inventory)
+    settings = _settings_of(server) if server is not None else None
+    if server is None or settings is None or not settings.remote_logging:
+        return None
+    return server, settings
+
+
 def senders(inventory: Inventory) -> tuple[str, ...]:
     """The private addresses of the hosts that send their logs to the log server: those of the
     role groups (but the server itself) with remote logging on."""
-    server = log_server(inventory)
-    if server is None or not _on(server):
+    taking = taking_server(inventory)
+    if taking is None:
         return ()
+    server = taking[0]
     hosts = dict.fromkeys(peer for group in fleet.ROLE_GROUPS for peer in inventory.get_group(group, []))
     addresses = (peer.data.get("private_ip") for peer in hosts if peer is not server and _on(peer))
     return tuple(dict.fromkeys(address for address in addresses if address))
@@ -103,11 +116,10 @@ def senders(inventory: Inventory) -> tuple[str, ...]:
 
 def receiving_port(host: Host) -> int:
     """The port ``host`` takes the fleet's logs on, or 0 when it is not the log server."""
-    settings = settings_for(host, RemoteLoggingSettings)
-    server = log_server(host.inventory)
-    if not settings.remote_logging or server is None or server.name != host.name:
+    taking = taking_server(host.inventory)
+    if taking is None or taking[0].name != host.name:
         return 0
-    return settings.remote_logging_port
+    return taking[1].remote_logging_port
 
 
 @deploy("Remote logging")
@@ -123,19 +135,19 @@ def remote_logging() -> None:
         from pyinfra_hardening import remote_logging
         remote_logging.remote_logging()
     """
-    settings = settings_for(host, RemoteLoggingSettings)
-    server = log_server(host.inventory)
-    if not settings.remote_logging:
+    if not settings_for(host, RemoteLoggingSettings).remote_logging:
         host.noop("remote_logging is off: logs stay on this host")
         return
-    if server is None:
-        host.noop("the inventory has no backup server with a private_ip: logs stay on this host")
+    taking = taking_server(host.inventory)
+    if taking is None:
+        host.noop(
+            "the inventory has no backup server with a private_ip: logs stay on this host"
+            if log_server(host.inventory) is None
+            else "the log server takes no logs (remote_logging is off there): logs stay on this host"
+        )
         return
+    server, server_settings = taking
     receives = server.name == host.name  # ``host`` is pyinfra's context proxy, not the Host itself
-    server_settings = settings if receives else _settings_of(server)
-    if server_settings is None or not server_settings.remote_logging:
-        host.noop("the log server takes no logs (remote_logging is off there): logs stay on this host")
-        return
     private_ip = host.data.get("private_ip")
     assert private_ip is not None  # the settings' problems require it
     ensure_packages(
@@ -161,10 +173,14 @@ def remote_logging() -> None:
             validator="logrotate --debug {}",
         )
         config = validated_file(
-            name=f"rsyslog takes the fleet's logs over TLS on {private_ip}:{settings.remote_logging_port}",
+            name=f"rsyslog takes the fleet's logs over TLS on {private_ip}:{server_settings.remote_logging_port}",
             dest=RECEIVER_CONFIG,
             content=render(
-                RECEIVER_CONFIG, address=private_ip, port=settings.remote_logging_port, folder=REMOTE_LOG_DIR, **common
+                RECEIVER_CONFIG,
+                address=private_ip,
+                port=server_settings.remote_logging_port,
+                folder=REMOTE_LOG_DIR,
+                **common,
             ),
             validator=RSYSLOG_VALIDATOR,
         )

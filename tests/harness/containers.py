@@ -125,6 +125,12 @@ class Machine:
         status, headers = json.loads(answer)
         return status, {name.lower(): value for name, value in headers}
 
+    def connects(self, address: str, port: int, timeout: float = 3) -> bool:
+        """Whether a TCP connection from this machine to ``address``:``port`` is taken (a TLS
+        server, unlike ``reach``'s listeners, says nothing first)."""
+        client = f"import socket; socket.create_connection(({address!r}, {port}), timeout={timeout}).close()"
+        return self.exec(f"python3 -c {shlex.quote(client)}").returncode == 0
+
     def reach(self, address: str, port: int, timeout: float = 3) -> str | None:
         """What a listener at ``address``:``port`` answers this machine; None if nothing does."""
         answer = self.exec(f"python3 -c {shlex.quote(_CLIENT)} {address} {port} {timeout}").stdout.strip()

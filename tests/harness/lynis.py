@@ -159,7 +159,6 @@ def audit(machine: Machine) -> Audit:
     run = machine.exec("lynis audit system --quick --no-colors >/root/lynis.out 2>&1", timeout=600)
     assert run.returncode == 0, machine.exec("tail -30 /root/lynis.out").stdout
     log = machine.check(f"cat {LOG}")
-    CACHE.mkdir(parents=True, exist_ok=True)
     # Kept, one per role and release, for reading every finding.
     (CACHE / f"lynis-{machine.name.rsplit('-', 1)[0]}.log").write_text(log)
     return parse(machine.name, log, machine.check(f"cat {REPORT}"))

@@ -118,10 +118,7 @@ def start_sinks(machine: Machine) -> Sinks:
     sinks = Sinks(machine, _pem(ca))
     for port in (SMTP_PORT, HTTP_PORT):
         deadline = time.monotonic() + 10
-        while (
-            machine.exec(f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 1)'").returncode
-            != 0
-        ):
+        while not machine.connects("127.0.0.1", port, timeout=1):
             assert time.monotonic() < deadline, f"sink on port {port} did not start"
             time.sleep(0.3)
     return sinks

@@ -59,13 +59,7 @@ def test_a_host_of_the_fleet_without_a_fleet_leaf_gets_no_line_in(deployment):
     assert "alert unknown ca" in refusals["tls-with-its-own-ca"]
 
 
-def connects(machine, address: str, port: int) -> bool:
-    """Whether a TCP connection from ``machine`` is taken (a TLS server says nothing first)."""
-    client = f"import socket; socket.create_connection(({address!r}, {port}), timeout=3).close()"
-    return machine.exec(f"python3 -c {shlex.quote(client)}").returncode == 0
-
-
 def test_an_outsider_finds_the_log_port_closed(deployment):
     backup = deployment.machines["backup"]
-    assert connects(deployment.machines["app"], backup.private_ip, PORT)
-    assert not connects(deployment.outsider, backup.private_ip, PORT)
+    assert deployment.machines["app"].connects(backup.private_ip, PORT)
+    assert not deployment.outsider.connects(backup.private_ip, PORT)

@@ -15,4 +15,4 @@ on the first apply; the app servers' production config carries the application's
 # redis_app_user = 'application'  # the application's Redis user; its password is generated into the secret store and delivered in the app servers' production config; never 'default' or 'admin'
 # redis_app_keys = ['session:*']  # the only keys the application's user may touch (ACL key patterns); at least one, and never '*' alone
 # redis_app_commands = ['+@read', '+@write', '+@keyspace', '+@connection', '+@transaction', '-@scripting']  # what the application's user may run, after '-@all' and before '-@dangerous -@admin' (which always come last: FLUSHALL, KEYS, CONFIG, DEBUG, MIGRATE, ACL ... stay refused); no pub/sub channels
-# redis_disabled_commands = []  # commands renamed away for every user, the admin too (rename-command NAME ""); acl, auth and hello must stay
+# redis_disabled_commands = ['config']  # commands renamed away for every user, the admin too (rename-command NAME ""); acl, auth and hello must stay. CONFIG by default: settings change through data and a run, never live (the Redis checklist: disable commands nobody needs)

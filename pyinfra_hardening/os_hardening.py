@@ -47,10 +47,13 @@ COMPILERS = ["/usr/bin/as", "/usr/bin/cc", "/usr/bin/gcc", "/usr/bin/clang"]
 BLOCK_START = "# BEGIN pyinfra-hardening (managed; edits inside are replaced on the next run)"
 BLOCK_END = "# END pyinfra-hardening"
 
-# Tools an auditor expects on a server: accounting, package checks, pending restarts, and the
-# CA bundle every certificate check (the alert relay's STARTTLS, ACME, apt over https) needs.
+# Tools an auditor expects on a server: accounting, package checks, pending restarts, the CA
+# bundle every certificate check (the alert relay's STARTTLS, ACME, apt over https) needs, and
+# AppArmor's tools, which load the profiles packages ship (Debian's and Ubuntu's kernels enable
+# AppArmor; a minimal image may lack the tools, leaving every profile unloaded).
 BASELINE_PACKAGES = [
     "ca-certificates",
+    "apparmor",
     "libpam-tmpdir",  # a private $TMPDIR per login session
     "acct",  # process accounting
     "sysstat",  # resource accounting

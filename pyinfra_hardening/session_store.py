@@ -135,9 +135,10 @@ class SessionStoreSettings(HostSettings):
     redis_disabled_commands: Annotated[
         list[CommandName], described("must be a list of lowercase command names like ['flushall']")
     ] = Field(
-        [],
+        ["config"],
         description='commands renamed away for every user, the admin too (rename-command NAME ""); acl, auth '
-        "and hello must stay",
+        "and hello must stay. CONFIG by default: settings change through data and a run, never live "
+        "(the Redis checklist: disable commands nobody needs)",
     )
 
     @property

@@ -36,7 +36,10 @@ EXPLAINED: dict[tuple[str, str], tuple[str, str]] = {
     ("FILE-6374", ""): (CONTAINER, "/dev's mount options are the container runtime's"),
     ("USB-3000", ""): (CONTAINER, "USBGuard guards physical USB ports, which a container or cloud VM does not have"),
     ("ACCT-9628", ""): (CONTAINER, "auditd needs the kernel's audit subsystem, the host's in a container"),
-    ("MACF-6290", ""): (CHOICE, "grsecurity is in no Debian or Ubuntu kernel"),
+    ("MACF-6290", ""): (
+        CONTAINER,
+        "AppArmor (the baseline installs its tools) loads its profiles into the kernel, the host's in a container",
+    ),
     ("SSH-7408", "option Port "): (
         CHOICE,
         "sshd stays on port 22: another port hides nothing from a scan; the firewall, keys and TOTP protect it",
@@ -65,7 +68,6 @@ EXPLAINED: dict[tuple[str, str], tuple[str, str]] = {
         CHOICE,
         "Lynis 3.0.8's Redis checks predate ACLs: Redis's default user is off entirely (no requirepass)",
     ),
-    ("DBS-1886", ""): (CHOICE, "commands are denied per ACL user rather than renamed (rename-command)"),
     ("DBS-1888", ""): (CHOICE, "the session store serves app servers: TLS on the private address, not localhost"),
     ("LOGG-2154", ""): (
         CHOICE,

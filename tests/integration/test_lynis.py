@@ -10,10 +10,11 @@ import pytest
 
 from harness import lynis
 
-# The floor for the index without the container-only tests (a VM's view). With remote logging,
-# Debian 12 measured 92 on the app server, 91 on the backup server and 88 on a database server
-# that is the session store too (Lynis's pre-ACL Redis checks cost it 9 points).
-FLOOR = 86
+# The floor for the index without the container-only tests (a VM's view): issue 17's goal. On
+# Debian 12 the app server measured 92, the backup server 91, and a database server that is the
+# session store too 90 (Lynis 3.0.8's pre-ACL Redis checks still take 6 points: no requirepass,
+# Redis on the private address).
+FLOOR = 90
 
 
 @pytest.fixture(scope="session")

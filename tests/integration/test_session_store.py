@@ -101,9 +101,13 @@ def test_the_application_reads_and_writes_its_sessions(deployment, store):
 def test_the_application_user_is_refused_what_it_does_not_need(store, command):
     done = as_application(store, [command])
     assert done.connected, done.connect
-    # DEBUG and MODULE are off for every user (enable-*-command no), before any ACL is asked.
-    off = f"error:ResponseError: {command[0]} command not allowed."
-    assert done.replies[0].startswith(("error:NoPermissionError", off)), done.replies
+    # DEBUG and MODULE are off for every user (enable-*-command no), before any ACL is asked;
+    # CONFIG is gone for every user (renamed away by default).
+    if command[0].lower() in session_store.SessionStoreSettings().redis_disabled_commands:
+        assert done.replies[0].startswith(f"error:ResponseError: unknown command '{command[0]}'"), done.replies
+    else:
+        off = f"error:ResponseError: {command[0]} command not allowed."
+        assert done.replies[0].startswith(("error:NoPermissionError", off)), done.replies
 
 
 def test_a_plaintext_client_is_refused(store):
@@ -183,27 +187,39 @@ def test_files_are_private_to_redis_and_hold_no_clear_password(deployment, opera
 
 
 def test_the_running_config_is_the_checklists(deployment):
+    """The server runs the file the deploy wrote (it started after the file was written), the
+    file says what the checklist asks, and nobody, the admin included, can change or read the
+    running config (CONFIG is gone)."""
     db = deployment.machines["db"]
     persistence = session_store.PERSISTENCE[REDIS_PERSISTENCE[deployment.release]]
-    for name, value in {
-        "port": "0",
-        "tls-port": "6379",
-        "bind": db.private_ip,
-        "protected-mode": "yes",
-        "tls-auth-clients": "yes",
-        "tls-protocols": "TLSv1.3",
-        "tls-prefer-server-ciphers": "yes",
-        "tls-replication": "yes",
-        "requirepass": "",
-        "aclfile": session_store.ACL_FILE,
-        "enable-debug-command": "no",
-        "enable-module-command": "no",
-        "enable-protected-configs": "no",
-        "logfile": session_store.LOG_FILE,
-        "save": persistence["save"].strip('"'),
-        "appendonly": persistence["appendonly"],
-    }.items():
-        assert admin(deployment, f"CONFIG GET {name}").splitlines() == ([name, value] if value else [name]), name
+    lines = db.check(f"cat {session_store.CONFIG}").splitlines()
+    for line in (
+        "port 0",
+        "tls-port 6379",
+        f"bind {db.private_ip}",
+        "protected-mode yes",
+        "tls-auth-clients yes",
+        'tls-protocols "TLSv1.3"',
+        "tls-prefer-server-ciphers yes",
+        "tls-replication yes",
+        f"aclfile {session_store.ACL_FILE}",
+        "enable-debug-command no",
+        "enable-module-command no",
+        "enable-protected-configs no",
+        f"logfile {session_store.LOG_FILE}",
+        f"save {persistence['save']}",
+        f"appendonly {persistence['appendonly']}",
+        'rename-command CONFIG ""',
+    ):
+        assert line in lines, line
+    assert not [line for line in lines if line.startswith("requirepass")]
+    info = dict(line.split(":", 1) for line in admin(deployment, "INFO server").splitlines() if ":" in line)
+    assert info["config_file"].strip() == session_store.CONFIG
+    written = int(db.check(f"stat -c %Y {session_store.CONFIG}"))
+    started = int(db.check("date +%s")) - int(info["uptime_in_seconds"])
+    assert started >= written - 1, (started, written)
+    refused = db.exec(f"{session_store.ADMIN_CLI} CONFIG GET port")
+    assert "unknown command 'CONFIG'" in refused.stdout + refused.stderr, refused
     assert admin(deployment, "ACL WHOAMI") == session_store.ADMIN_USER
     # Redis listens on the private address's TLS port alone: no plaintext port, no other address.
     listening = [line.split()[3] for line in db.check("ss -Htln").splitlines()]

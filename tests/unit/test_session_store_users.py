@@ -137,9 +137,16 @@ def test_the_config_is_tls_only_on_the_private_address(persistence, save, append
         "enable-module-command no",
         "enable-protected-configs no",
         "tls-prefer-server-ciphers yes",
-        'rename-command flushall ""',
+        'rename-command FLUSHALL ""',
         appendonly,
     ):
         assert line in lines, line
     assert any(line.startswith(save) for line in lines)
     assert not [line for line in lines if line.startswith("requirepass")]
+
+
+def test_config_is_disabled_unless_data_says_otherwise():
+    """Nobody, the admin included, changes the running server: settings come from data."""
+    assert 'rename-command CONFIG ""' in server_config(SessionStoreSettings(), "10.0.0.21").splitlines()
+    kept = server_config(SessionStoreSettings(redis_disabled_commands=[]), "10.0.0.21")
+    assert "rename-command" not in kept

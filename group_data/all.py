@@ -88,6 +88,10 @@ README.md, "Secrets".
 # remote_logging = True  # every host sends its syslog to the inventory's backup server (the first with a private_ip) over TLS with the fleet CA, both ends proving who they are; the backup server keeps each host's log in /var/log/remote. Off, or without a backup server: logs stay on each host
 # remote_logging_port = 6514  # the backup server's port for syslog over TLS (RFC 5425's), open to the fleet's hosts only
 
+# Audit trail
+# audit_trail = True  # auditd records changes to accounts, sudo, PAM, SSH, the firewall, cron, the clock and kernel modules, and every sudo and mount by a person (skipped in containers: the audit subsystem is the host kernel's)
+# audit_trail_immutable = False  # lock the loaded rules until the next reboot (-e 2): not even root can switch auditing off, but a changed rule set then waits for a reboot
+
 # Fleet CA
 # fleet_ca_keys = 'keys'  # the folder where `hardening-ca` keeps the fleet CA's certificates and fleet-ca.json, on your machine (its keys are in the secret store)
 

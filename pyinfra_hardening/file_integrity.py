@@ -21,7 +21,7 @@ from pyinfra.facts.files import Directory
 from pyinfra.operations import files
 from pyinfra.operations.util import any_changed
 
-from . import backups, compat, remote_logging, services, session_store
+from . import audit_trail, backups, compat, remote_logging, services, session_store
 from .data_types import ClockTime, Flag, HostSettings, described
 from .login_alerts import WatchedLog
 from .managed_files import candidate_path, render, validated_file
@@ -51,6 +51,7 @@ PROJECT_DATA = (
     f"{session_store.DATA_DIR}/appendonlydir",
     remote_logging.REMOTE_LOG_DIR,  # the log server's copies of the fleet's logs
     remote_logging.QUEUE_DIR,  # a sender's messages waiting for the log server
+    audit_trail.LOG_DIR,  # auditd's own, rotated by itself
 )
 PROJECT_LOGS = (backups.LOG_FILE, CHECK_LOG)
 

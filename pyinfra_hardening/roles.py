@@ -20,6 +20,7 @@ from pyinfra.api import deploy
 from . import (
     accounts,
     application,
+    audit_trail,
     backups,
     compat,
     database,
@@ -57,6 +58,7 @@ BASELINE: list[type[HostSettings]] = [
     firewall.FirewallSettings,
     file_integrity.FileIntegritySettings,
     remote_logging.RemoteLoggingSettings,
+    audit_trail.AuditTrailSettings,
 ]
 # Each role's deploy (a function below) and the group it acts on.
 ROLE_DEPLOYS = {
@@ -106,10 +108,11 @@ def baseline(
     match_blocks: tuple[ssh.MatchBlock, ...] = (),
 ) -> None:
     """What every role gets: the operating system's hardening (first: it installs the CA bundle
-    the alerts' relay check needs), AIDE (its record is written last, in ``shared_end``), clock,
-    password quality, admins, sudo rules, a locked root, SSH, an alert for every SSH login, and
-    remote logging."""
+    the alerts' relay check needs), auditd, AIDE (its record is written last, in
+    ``shared_end``), clock, password quality, admins, sudo rules, a locked root, SSH, an alert
+    for every SSH login, and remote logging."""
     os_hardening.os_hardening()
+    audit_trail.audit_trail()
     file_integrity.file_integrity()
     timesync.time_sync()
     passwords.password_quality()

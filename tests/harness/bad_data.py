@@ -521,6 +521,9 @@ CASES: list[Case] = [
     # --- remote logging -------------------------------------------------------------------------
     every("remote-logging-string", "remote_logging = 'yes'", "remote_logging", BOOL),
     every("remote-logging-port-zero", "remote_logging_port = 0", "remote_logging_port", "from 1 to 65535"),
+    # --- audit trail ---------------------------------------------------------------------------
+    every("audit-trail-string", "audit_trail = 1", "audit_trail", BOOL),
+    every("audit-trail-immutable-string", "audit_trail_immutable = 'no'", "audit_trail_immutable", BOOL),
     # --- ssh ------------------------------------------------------------------------------------
     every("two-factor-string", "ssh_two_factor = 'on'", "ssh_two_factor", BOOL),
     every(

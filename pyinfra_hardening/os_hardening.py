@@ -9,7 +9,6 @@ ones the host owns, and reports no change for them.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from posixpath import dirname
@@ -18,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, model_validator
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
-from pyinfra.facts.files import FileContents
+from pyinfra.facts.files import FileContents, FindInFile
 from pyinfra.facts.server import LinuxDistribution, LinuxDistributionDict
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
@@ -35,11 +34,20 @@ PROFILE = "/etc/profile"
 CORE_LIMITS = "/etc/security/limits.d/90-pyinfra-hardening.conf"
 COREDUMP_DROP_IN = "/etc/systemd/coredump.conf.d/90-pyinfra-hardening.conf"
 MODPROBE_FILE = "/etc/modprobe.d/90-pyinfra-hardening.conf"
-ISSUE_FILES = ("/etc/issue", "/etc/issue.net")
+NETWORK_BANNER = "/etc/issue.net"  # sshd shows it before authentication (the roles set its Banner)
+ISSUE_FILES = ("/etc/issue", NETWORK_BANNER)
 AUTO_UPGRADES = "/etc/apt/apt.conf.d/20auto-upgrades"
 UNATTENDED_UPGRADES = "/etc/apt/apt.conf.d/52pyinfra-hardening"
 NEEDRESTART_DROP_IN = "/etc/needrestart/conf.d/90-pyinfra-hardening.conf"
 SYSSTAT_DEFAULTS = "/etc/default/sysstat"
+# The line files.line finds, as it asks pyinfra's FindInFile fact for it.
+SYSSTAT_ENABLED_LINE = "^ENABLED=.*$"
+SYSSTAT_ENABLED = {
+    "path": SYSSTAT_DEFAULTS,
+    "pattern": SYSSTAT_ENABLED_LINE,
+    "interpolate_variables": False,
+    "extended_regex": False,
+}
 ACCT_DROP_IN = "/etc/systemd/system/acct.service.d/pyinfra-hardening.conf"
 SECURITY_SOURCES = "/etc/apt/sources.list.d/pyinfra-hardening-security.list"
 # What Lynis counts as compilers (the assembler comes with binutils, which needrestart needs).
@@ -309,10 +317,6 @@ def with_block(lines: list[str], block: list[str]) -> str:
     return text_of(kept + ([BLOCK_START, *block, BLOCK_END] if block else []))
 
 
-def with_sysstat_enabled(lines: list[str]) -> str:
-    return text_of([re.sub(r"^ENABLED=.*", 'ENABLED="true"', line) for line in lines])
-
-
 @dataclass(frozen=True)
 class SecuritySuite:
     """The security updates' apt source of a release, and how to tell one is configured."""
@@ -506,7 +510,8 @@ def os_hardening() -> None:
     compat.read_facts_at_once(
         [
             (AptSuites, {}),
-            *((FileContents, {"path": path}) for path in (LOGIN_DEFS, PROFILE, SYSSTAT_DEFAULTS)),
+            *((FileContents, {"path": path}) for path in (LOGIN_DEFS, PROFILE)),
+            (FindInFile, SYSSTAT_ENABLED),
         ]
     )
     suite = security_suite(host.get_fact(LinuxDistribution))
@@ -594,12 +599,8 @@ def os_hardening() -> None:
     for path in ISSUE_FILES:
         validated_file(name=f"Legal banner in {path}", dest=path, content=settings.login_banner + "\n", validator=None)
 
-    validated_file(
-        name="sysstat collects",
-        dest=SYSSTAT_DEFAULTS,
-        content=with_sysstat_enabled(host.get_fact(FileContents, path=SYSSTAT_DEFAULTS) or ['ENABLED="true"']),
-        validator=None,
-    )
+    # pyinfra's own line edit reads the file when it runs: the package writes it in this run.
+    files.line(name="sysstat collects", path=SYSSTAT_DEFAULTS, line=SYSSTAT_ENABLED_LINE, replace='ENABLED="true"')
     services.unit_running(name="sysstat runs and starts at boot", unit="sysstat")
     validated_file(
         name="needrestart lists, never restarts, services on its own",

@@ -119,7 +119,11 @@ def baseline(
     accounts.admin_users()
     sudo.managed_sudoers()
     # After the admins exist, before any lock: its probe logs in as one and sudoes.
-    ssh.harden(match_blocks=match_blocks, locks_pending=accounts.root_lock_pending(host) or sudo.nopasswd_pending(host))
+    ssh.harden(
+        match_blocks=match_blocks,
+        locks_pending=accounts.root_lock_pending(host) or sudo.nopasswd_pending(host),
+        banner=os_hardening.NETWORK_BANNER,
+    )
     accounts.lock_root()
     login_alerts.login_alerts(
         two_factor=settings_for(host, ssh.SshSettings).ssh_two_factor,

@@ -564,9 +564,11 @@ def render_drop_in(
     match_blocks: Sequence[MatchBlock] = (),
     *,
     admin_group: str,
+    banner: str | None = None,
 ) -> str:
     """The managed drop-in: stage 1 (``final=False``) or the final one; members of
-    ``admin_group`` may forward to inner hosts (ProxyJump)."""
+    ``admin_group`` may forward to inner hosts (ProxyJump); ``banner``, a file shown before
+    authentication."""
     extra_users = [block.user for block in match_blocks]
     return render(
         MANAGED_DROP_IN,
@@ -579,6 +581,7 @@ def render_drop_in(
         probe_user=probe_user,
         match_blocks=match_blocks,
         admin_group=admin_group,
+        banner=banner,
     )
 
 
@@ -592,7 +595,7 @@ def main_config_with_include(lines: list[str]) -> str | None:
 
 
 @deploy("SSH")
-def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False) -> None:
+def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False, banner: str | None = None) -> None:
     """
     Harden sshd: keys only, TOTP as a second factor, ssh-audit's hardened crypto, no root or
     password login, proven by a fresh admin login (and sudo with the stored password) before
@@ -602,6 +605,8 @@ def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False)
     + match_blocks: extra ``Match User`` blocks for accounts with rules of their own
     + locks_pending: root's password or passwordless sudo is locked after this: prove access
       even where sshd is unchanged
+    + banner: a file sshd shows before authentication (the roles pass ``/etc/issue.net``, which
+      ``os_hardening`` writes from ``login_banner``)
 
     Example:
 
@@ -661,14 +666,16 @@ def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False)
         )
 
     admin_group = settings_for(host, AccountSettings).admin_group
-    final = render_drop_in(settings, crypto, probe_user, True, match_blocks, admin_group=admin_group)
+    final = render_drop_in(settings, crypto, probe_user, True, match_blocks, admin_group=admin_group, banner=banner)
     current = host.get_fact(FileContents, path=MANAGED_DROP_IN)
     sshd_changes = current is None or text_of(current) != final
     if sshd_changes:
         staged = validated_file(
             name="sshd drop-in, stage 1: hardened, password and root login as they were",
             dest=MANAGED_DROP_IN,
-            content=render_drop_in(settings, crypto, probe_user, False, match_blocks, admin_group=admin_group),
+            content=render_drop_in(
+                settings, crypto, probe_user, False, match_blocks, admin_group=admin_group, banner=banner
+            ),
             validator=sshd_validator(MANAGED_DROP_IN, probe_user, expected_effective(settings, False)),
         )
         reload_sshd(name=f"Reload {unit} (stage 1)", unit=unit, _if=any_changed(*changed, staged))

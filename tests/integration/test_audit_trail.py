@@ -9,10 +9,10 @@ from pyinfra_hardening import audit_trail
 
 def test_auditd_and_its_rules_are_in_place_on_every_host(deployment):
     for role, machine in deployment.machines.items():
-        assert machine.check("systemctl is-enabled auditd") == "enabled", role
+        assert machine.check("systemctl is-enabled auditd").strip() == "enabled", role
         # Read after Debian's audit.rules, whose -D clears the kernel's rules first.
         assert machine.check(f"ls {audit_trail.RULES_DIR}").split() == ["audit.rules", "pyinfra-hardening.rules"]
-        assert machine.check(f"stat -c '%a %U:%G' {audit_trail.RULES_FILE}") == "640 root:root", role
+        assert machine.check(f"stat -c '%a %U:%G' {audit_trail.RULES_FILE}").strip() == "640 root:root", role
         rules = machine.check(f"cat {audit_trail.RULES_FILE}")
         assert "-w /etc/sudoers.d -p wa -k privilege" in rules.splitlines(), role
 

@@ -14,7 +14,7 @@ from ssh_audit.builtin_policies import BUILTIN_POLICIES
 from harness.operator import ADMIN, ADMIN_PASSWORD, OTHER_ADMIN, ROLE_GROUPS
 from harness.ssh import key_only, login
 from pyinfra_hardening.ssh import CRYPTO_PROFILES, for_this_client
-from pyinfra_hardening.totp import fresh_code, peer_label
+from pyinfra_hardening.totp import FILE_OPTIONS, fresh_code, peer_label
 
 # As served to the paramiko pyinfra uses here: ssh-audit's policy unmodified where it speaks it.
 RELEASE_PROFILES = {
@@ -22,6 +22,7 @@ RELEASE_PROFILES = {
     for release, major in (("debian12", 12), ("debian13", 13))
 }
 NO_KEY_USER, NO_KEY_PASSWORD = "nokey", "No-Key-Pass-2024"
+PLAIN_USER, PLAIN_TOTP_SECRET = "dana", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def policy_argument(profile, folder: Path) -> str:
@@ -97,6 +98,37 @@ def test_no_one_may_open_a_tunnel_back_through_a_server(admin_sessions):
     """Remote forwards (ssh -R) are refused even to admins: only local ones, for ProxyJump."""
     with pytest.raises(paramiko.SSHException):
         admin_sessions["app"].transport.request_port_forward("127.0.0.1", 0)
+
+
+def test_a_person_outside_the_admin_group_gets_no_tunnel_two_sessions_and_no_core_dumps(deployment, operator):
+    """Someone with a login who is not an admin (key and TOTP of their own): the legal banner
+    before authentication, no forward (not even the local one admins jump with), at most two
+    sessions on one connection, and a core dump limit of 0 they cannot raise."""
+    machine = deployment.machines["db"]
+    home = f"/home/{PLAIN_USER}"
+    machine.check(
+        f"useradd -m -s /bin/bash {PLAIN_USER} && install -d -m 700 -o {PLAIN_USER} -g {PLAIN_USER} {home}/.ssh && "
+        f"install -m 600 -o {PLAIN_USER} -g {PLAIN_USER} /home/{ADMIN}/.ssh/authorized_keys {home}/.ssh/"
+    )
+    machine.exec(
+        f"umask 277 && cat > {home}/.google_authenticator && chown {PLAIN_USER}: {home}/.google_authenticator",
+        stdin="\n".join([PLAIN_TOTP_SECRET, *FILE_OPTIONS]) + "\n",
+    )
+    try:
+        with login(machine, PLAIN_USER, key=operator.admin_key, totp_secret=PLAIN_TOTP_SECRET) as session:
+            banner = session.transport.get_banner()
+            assert banner is not None and banner.decode().strip() == machine.check("cat /etc/issue.net").strip()
+            with pytest.raises(paramiko.ChannelException):
+                session.transport.open_channel("direct-tcpip", (machine.private_ip, 22), ("127.0.0.1", 0))
+            held = [session.transport.open_session(timeout=10) for _ in range(2)]
+            with pytest.raises(paramiko.ChannelException):
+                session.transport.open_session(timeout=10)
+            # In one of the two: sshd's session went through PAM's limits.
+            held[0].exec_command("ulimit -c && ulimit -c unlimited")
+            shown, status = held[0].makefile("rb").read().decode(), held[0].recv_exit_status()
+            assert shown.strip() == "0" and status != 0, (shown, status)
+    finally:
+        machine.check(f"pkill -u {PLAIN_USER} || true; userdel -r {PLAIN_USER} 2>/dev/null || userdel {PLAIN_USER}")
 
 
 def test_wrong_and_replayed_codes_are_refused(deployment, operator):

@@ -108,10 +108,6 @@ def test_the_profile_block_is_valid_shell():
     assert subprocess.run(["sh", "-n"], input=text, text=True).returncode == 0
 
 
-def test_sysstat_is_switched_on_in_its_defaults_file():
-    assert os_hardening.with_sysstat_enabled(["# comment", 'ENABLED="false"']) == '# comment\nENABLED="true"\n'
-
-
 @pytest.mark.parametrize(
     "distribution, line",
     [

@@ -63,6 +63,14 @@ def test_stage_one_leaves_password_and_root_login_alone_but_holds_the_probe_admi
     assert "PermitRootLogin no\nPasswordAuthentication no\n" in final and "Match User" not in final
 
 
+def test_the_legal_banner_is_shown_before_authentication_when_a_file_is_given():
+    with_banner = ssh.render_drop_in(
+        ssh.SshSettings(), None, "alice", True, admin_group="sudo", banner="/etc/issue.net"
+    ).partition("Match ")[0]
+    assert "\nBanner /etc/issue.net\n" in with_banner
+    assert "Banner" not in drop_in(final=True)
+
+
 def test_tunnels_and_sessions_are_held_down_except_for_admins_jumps_and_pyinfra_runs():
     final = drop_in(final=True)
     globals_, _, admins = final.partition("Match Group sudo\n")

@@ -12,7 +12,7 @@ import pytest
 from ssh_audit.builtin_policies import BUILTIN_POLICIES
 
 from harness.operator import ADMIN, ADMIN_PASSWORD, OTHER_ADMIN, ROLE_GROUPS
-from harness.ssh import key_only, login
+from harness.ssh import connect, key_only, login
 from pyinfra_hardening.ssh import CRYPTO_PROFILES, for_this_client
 from pyinfra_hardening.totp import FILE_OPTIONS, fresh_code, peer_label
 
@@ -115,9 +115,15 @@ def test_a_person_outside_the_admin_group_gets_no_tunnel_two_sessions_and_no_cor
         stdin="\n".join([PLAIN_TOTP_SECRET, *FILE_OPTIONS]) + "\n",
     )
     try:
+        # paramiko keeps the banner of the last authentication step alone: the key's, here.
+        transport = connect(machine)
+        try:
+            transport.auth_publickey(PLAIN_USER, paramiko.PKey.from_path(operator.admin_key))
+            banner = transport.get_banner()
+        finally:
+            transport.close()
+        assert banner is not None and banner.decode().strip() == machine.check("cat /etc/issue.net").strip()
         with login(machine, PLAIN_USER, key=operator.admin_key, totp_secret=PLAIN_TOTP_SECRET) as session:
-            banner = session.transport.get_banner()
-            assert banner is not None and banner.decode().strip() == machine.check("cat /etc/issue.net").strip()
             with pytest.raises(paramiko.ChannelException):
                 session.transport.open_channel("direct-tcpip", (machine.private_ip, 22), ("127.0.0.1", 0))
             held = [session.transport.open_session(timeout=10) for _ in range(2)]

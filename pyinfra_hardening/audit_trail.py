@@ -25,8 +25,8 @@ from . import compat, services
 from .data_types import Flag, HostSettings
 from .managed_files import render, validated_file
 from .packages import ensure_packages
+from .services import InContainer
 from .settings import settings_for
-from .timesync import InContainer
 
 CONFIG_DIR = "/etc/audit"
 RULES_DIR = f"{CONFIG_DIR}/rules.d"
@@ -134,10 +134,5 @@ def audit_trail() -> None:
         mode="640",
     )
     ensure_packages("Install auditd", ["auditd"])
-    in_container = host.get_fact(InContainer)
-    services.unit_running(
-        name="Enable auditd at boot" + ("" if in_container else " and run it"),
-        unit="auditd",
-        running=None if in_container else True,
-    )
+    services.unit_at_boot("auditd")
     rules_loaded(name="The kernel runs the audit rules")

@@ -71,6 +71,28 @@ def unit_running(unit: str, running: bool | None = True, enabled: bool | None = 
     yield from wanted
 
 
+class InContainer(FactBase[bool]):
+    """True inside a container, where units of the kernel's own (time, auditing) are skipped
+    (``ConditionVirtualization=!container``): the host does that work."""
+
+    def command(self) -> str:
+        return "systemd-detect-virt --container >/dev/null 2>&1 && echo yes || echo no"
+
+    def process(self, output: list[str]) -> bool:
+        return output[0].strip() == "yes"
+
+
+def unit_at_boot(unit: str) -> None:
+    """``unit`` enabled at boot, and started too outside containers (in one, its unit skips
+    itself and would only fail to start)."""
+    in_container = host.get_fact(InContainer)
+    unit_running(
+        name=f"Enable {unit} at boot" + ("" if in_container else " and run it"),
+        unit=unit,
+        running=None if in_container else True,
+    )
+
+
 def nightly_job(cron_file: str, script: str, hour: int, minute: int) -> None:
     """``script`` run as root every night at ``hour``:``minute``, by a cron file rendered from
     its template (which says what the job is), and cron running."""

@@ -29,8 +29,8 @@ from .data_types import HostSettings, Port, described, one_of
 from .database import TLS12_CIPHERS, DatabaseSettings, no_login_shell, random_password
 from .managed_files import CONFIG_DIR, render, staged_statements, validated_file
 from .packages import ensure_packages
+from .services import InContainer
 from .settings import Problem, settings_for, stored, validated
-from .timesync import InContainer
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 from pyinfra import host
-from pyinfra.api import FactBase, deploy
+from pyinfra.api import deploy
 
 from . import services
 from .data_types import HostSettings, one_of
@@ -20,16 +20,6 @@ class TimeSyncSettings(HostSettings):
     time_sync_service: Annotated[str, one_of("systemd-timesyncd", "chrony")] = Field(
         "systemd-timesyncd", description="keeps the clock right; TOTP codes and logs depend on it"
     )
-
-
-class InContainer(FactBase[bool]):
-    """True inside a container, where time daemons refuse to start and the host keeps time."""
-
-    def command(self) -> str:
-        return "systemd-detect-virt --container >/dev/null 2>&1 && echo yes || echo no"
-
-    def process(self, output: list[str]) -> bool:
-        return output[0].strip() == "yes"
 
 
 @deploy("Time sync")
@@ -46,9 +36,5 @@ def time_sync() -> None:
     """
     service = settings_for(host, TimeSyncSettings).time_sync_service
     ensure_packages(f"Install {service}", [service])
-    services.unit_running(
-        name=f"Enable {service} at boot" + ("" if host.get_fact(InContainer) else " and run it"),
-        unit=service,  # package and unit share the name
-        # systemd skips both daemons in containers (ConditionVirtualization=!container).
-        running=None if host.get_fact(InContainer) else True,
-    )
+    # Package and unit share the name; systemd skips both daemons in containers.
+    services.unit_at_boot(service)

@@ -13,7 +13,7 @@ import pytest
 from harness.operations import run_operation
 from pyinfra_hardening import audit_trail
 from pyinfra_hardening.audit_trail import AuditRules, AuditTrailSettings
-from pyinfra_hardening.timesync import InContainer
+from pyinfra_hardening.services import InContainer
 
 
 def directives(text: str) -> list[str]:

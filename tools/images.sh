@@ -34,7 +34,7 @@ for release in "${releases[@]}"; do
       fi
       root=$(mktemp -d /var/tmp/hardening-rootfs.XXXXXX)
       trap 'rm -rf "$root"' EXIT
-      debootstrap --variant=minbase --include=openssh-server,python3,sudo,iproute2,iptables \
+      debootstrap --variant=minbase --include=openssh-server,python3,sudo,iproute2 \
         "$codename" "$root" http://deb.debian.org/debian >"$root.log" 2>&1 \
         || { tail -20 "$root.log" >&2; exit 1; }
       tar -C "$root" -c . | docker import - "$base" >/dev/null

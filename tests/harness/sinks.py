@@ -125,8 +125,14 @@ def start_sinks(machine: Machine) -> Sinks:
 
 
 def trust(machine: Machine, ca_pem: str) -> None:
-    """Make ``machine`` trust certificates from the sinks' CA, as it would a real relay's."""
-    result = machine.exec("cat > /usr/local/share/ca-certificates/sink-ca.crt && update-ca-certificates", stdin=ca_pem)
+    """Make ``machine`` trust certificates from the sinks' CA, as it would a real relay's. On a
+    bare host the CA waits in /usr/local/share/ca-certificates for the deploy's ca-certificates,
+    whose installation adds it to the bundle."""
+    result = machine.exec(
+        "mkdir -p /usr/local/share/ca-certificates && cat > /usr/local/share/ca-certificates/sink-ca.crt"
+        " && if command -v update-ca-certificates >/dev/null; then update-ca-certificates; fi",
+        stdin=ca_pem,
+    )
     assert result.returncode == 0, result.stderr
 
 

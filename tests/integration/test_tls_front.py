@@ -80,7 +80,10 @@ def test_the_post_quantum_group_is_offered_where_openssl_has_it(deployment):
         assert "MLKEM" not in config, "OpenSSL 3.0 has no ML-KEM"
         return
     outsider = deployment.outsider
-    outsider.check("command -v openssl || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null")
+    outsider.check(
+        "command -v openssl || { apt-get update -qq &&"
+        " DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }"
+    )
     handshake = outsider.exec(
         f"openssl s_client -connect {deployment.machines['app'].private_ip}:443 -servername {PUBLIC_NAME} "
         "-groups X25519MLKEM768 -brief </dev/null"

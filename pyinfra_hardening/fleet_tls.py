@@ -137,7 +137,8 @@ def leaf_certificate(
     certificate_mode: str = "444",
 ) -> Any:
     """
-    A key made on the host (ECDSA P-256, ``user:group`` 400) and a leaf for it from the fleet CA.
+    A key made on the host (ECDSA P-256, ``user:group`` 400) and a leaf for it from the fleet CA,
+    with the host's OpenSSL (``trust_bundle`` installs it).
 
     + key, certificate: where they live on the host
     + user, group: who may read the key (the service that uses it)
@@ -181,7 +182,9 @@ def leaf_certificate(
 
 def install_trust_bundle() -> OperationMeta:
     """The trust bundle's operations (``trust_bundle`` without the deploy around it), for roles
-    that act on a change of it."""
+    that act on a change of it. OpenSSL comes first: it checks the bundle, and makes the key and
+    certificate request of a ``leaf_certificate`` (a fresh VM may lack it)."""
+    ensure_packages("Install OpenSSL (it checks the trust bundle, makes keys and certificate requests)", ["openssl"])
     compat.announce_reads([(Directory, {"path": posixpath.dirname(TRUST_BUNDLE)})])
     files.directory(name="A directory for the fleet CA", path=posixpath.dirname(TRUST_BUNDLE), mode="755")
     return validated_file(
@@ -214,7 +217,6 @@ def host_certificate(
     the fleet CA's leaf for it (``leaf_certificate``, for this host's ``identity``). Returns both
     operations, whose change means the service must load them again."""
     names, addresses = identity(host, private_ip)
-    ensure_packages("Install OpenSSL (the host makes its key and certificate request)", ["openssl"])
     bundle = install_trust_bundle()
     leaf = leaf_certificate(
         name=f"{user}'s {'client' if client else 'server'} certificate from the fleet CA",

@@ -56,8 +56,12 @@ docs: $(VENV)/.installed
 paramiko5-canary: $(CANARY_VENV)/.installed images
 	$(CANARY_VENV)/bin/python -m pytest -n 1 -k debian13 tests/integration/test_ssh.py
 
-# The slow judges, not in `make test`: testssl.sh's full scan and grade of the TLS front.
+# The slow judges, not in `make test`: testssl.sh's full scan and grade of the TLS front, and
+# the audit rules loaded into a kernel of their own (a VM under QEMU, with bsdtar making its
+# initramfs of a hardened container's files).
 judges: $(VENV)/.installed images
+	command -v qemu-system-x86_64 >/dev/null && command -v bsdtar >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 libarchive-tools >/dev/null; }
 	$(PYTHON) -m pytest tests/judges
 
 unit: $(VENV)/.installed

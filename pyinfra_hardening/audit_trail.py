@@ -69,7 +69,10 @@ class AuditRules(FactBase["str | None"]):
     def command(self) -> str:
         return (
             "command -v auditctl >/dev/null && auditctl -s >/dev/null 2>&1 || { echo none; exit 0; }; "
-            "if augenrules --check | grep -q 'No change' && ! auditctl -l | grep -qx 'No rules'; then echo current; "
+            # grep reads all of augenrules' output: with -q it would stop early, and augenrules
+            # would print an I/O error for its next line.
+            "if augenrules --check | grep 'No change' >/dev/null && ! auditctl -l | grep -qx 'No rules'; "
+            "then echo current; "
             "elif auditctl -s | grep -qx 'enabled 2'; then echo immutable; else echo changed; fi"
         )
 

@@ -8,52 +8,33 @@ import json
 
 import pytest
 
-from harness.containers import Fleet, build_images
-from harness.operator import DEPLOYS, Operator
 from pyinfra_hardening import fleet_ca
 
-RELEASE = "debian13"
 REPORT = "/root/testssl.json"
 
 
 @pytest.fixture(scope="module")
-def findings(docker_client, tmp_path_factory, monkeypatch_module) -> list[dict]:
-    """testssl.sh's JSON findings for the front of a freshly hardened app server."""
-    build_images(RELEASE)
-    operator = Operator(tmp_path_factory.mktemp("operator"))
-    operator.host_data = {"login_alerts": False}
-    monkeypatch_module.setenv("HARDENING_SECRETS_DIR", str(operator.secrets))
-    fleet = Fleet(docker_client, RELEASE)
-    try:
-        app = fleet.start("app", operator.root_public_key)
-        judge = fleet.start("judge", operator.root_public_key)
-        judge.check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >/dev/null")
-        run = operator.pyinfra(operator.inventory({"app": app}), DEPLOYS["app"])
-        assert run.returncode == 0, run.output
-        # An application behind the front that answers 200 and sets no headers of its own.
-        app.serve_http(3000)
-        judge.exec("cat > /root/fleet-ca.pem", stdin=fleet_ca.trust_bundle(operator.ca_keys))
-        # A check testssl could not finish ("connect problem") says nothing about the front; the
-        # scan is repeated until every check has a verdict, twice at most.
-        for _attempt in range(3):
-            scan = judge.exec(
-                f"rm -f {REPORT}; testssl --quiet --color 0 --warnings off --add-ca /root/fleet-ca.pem "
-                f"--jsonfile {REPORT} https://{app.private_ip}/"
-            )
-            report = judge.exec(f"cat {REPORT}").stdout
-            assert report, scan.stdout[-3000:] + scan.stderr[-2000:]
-            entries = json.loads(report)
-            if not inconclusive(entries):
-                break
-        yield entries
-    finally:
-        fleet.remove()
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
+def findings(hardened_app) -> list[dict]:
+    """testssl.sh's JSON findings for the front of the hardened app server."""
+    app = hardened_app.app
+    judge = hardened_app.fleet.start("judge", hardened_app.operator.root_public_key)
+    judge.check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >/dev/null")
+    # An application behind the front that answers 200 and sets no headers of its own.
+    app.serve_http(3000)
+    judge.exec("cat > /root/fleet-ca.pem", stdin=fleet_ca.trust_bundle(hardened_app.operator.ca_keys))
+    # A check testssl could not finish ("connect problem") says nothing about the front; the
+    # scan is repeated until every check has a verdict, twice at most.
+    for _attempt in range(3):
+        scan = judge.exec(
+            f"rm -f {REPORT}; testssl --quiet --color 0 --warnings off --add-ca /root/fleet-ca.pem "
+            f"--jsonfile {REPORT} https://{app.private_ip}/"
+        )
+        report = judge.exec(f"cat {REPORT}").stdout
+        assert report, scan.stdout[-3000:] + scan.stderr[-2000:]
+        entries = json.loads(report)
+        if not inconclusive(entries):
+            break
+    return entries
 
 
 def inconclusive(findings: list[dict]) -> list[str]:

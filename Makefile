@@ -67,12 +67,12 @@ judges: $(VENV)/.installed images
 unit: $(VENV)/.installed
 	$(PYTHON) -m pytest -m unit
 
-# pytest-xdist: each release's fleet in a worker of its own (most of the time is waiting on
-# containers and TOTP windows; a third worker made the run slower on two cores). Unit tests stay
-# in one process: importing pyinfra's command line patches threading with gevent, which xdist
-# workers cannot run under.
+# pytest-xdist: each release's fleet in a worker of its own (tests/conftest.py groups them; most
+# of the time is waiting on containers and TOTP windows; a third worker made the run slower on
+# two cores). Unit tests stay in one process: importing pyinfra's command line patches threading
+# with gevent, which xdist workers cannot run under.
 integration: $(VENV)/.installed images
-	$(PYTHON) -m pytest -m integration -n 2 --dist loadgroup
+	$(PYTHON) -m pytest -m integration -n 2
 
 # Timings of the roles against throwaway containers: a table, and build/bench/results.json.
 bench: $(VENV)/.installed images

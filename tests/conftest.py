@@ -4,11 +4,13 @@ remove them, even when a test fails."""
 from __future__ import annotations
 
 import os
+import re
 
 import docker
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
-from harness.containers import remove_leftovers, run_owner
+from harness.containers import RELEASES, remove_leftovers, run_owner
 from harness.operator import Operator
 
 
@@ -52,11 +54,24 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_collection_modifyitems(items):
     """Tests under tests/integration (and the slow judges of tests/judges) need Docker; the rest
-    are unit tests. For pytest-xdist's loadgroup (make test), the tests of one release's fleet
-    run in one worker, and so do a module's tests, so no fleet is built twice."""
+    are unit tests."""
     for item in items:
         kind = "integration" if {"integration", "judges"} & set(item.path.parts) else "unit"
         item.add_marker(getattr(pytest.mark, kind))
-        callspec = getattr(item, "callspec", None)
-        release = callspec.params.get("deployment") if callspec else None
-        item.add_marker(pytest.mark.xdist_group(release or item.path.name))
+
+
+class ReleaseGroups(LoadScopeScheduling):
+    """pytest-xdist's scheduling by scope, with this suite's scopes: the tests of one release's
+    fleet (a release in their parameters' id) go to one worker, so no fleet is built twice, and
+    each other module's tests to one. Written here, not as ``xdist_group`` marks: xdist 3.8's
+    loadgroup renames node ids in a way pytest 9.2 no longer reads, and every worker then built
+    both fleets."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module, _, test = nodeid.partition("::")
+        ids = re.search(r"\[(.*)\]$", test)
+        return next((part for part in (ids.group(1).split("-") if ids else []) if part in RELEASES), module)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    return ReleaseGroups(config, log)

@@ -75,6 +75,7 @@ def boot(request, docker_client, tmp_path_factory) -> tuple[dict[str, str], str]
         return vm_steps(request.getfixturevalue("hardened_app").app)
     build_images("debian12")
     operator = Operator(tmp_path_factory.mktemp("operator"))
+    operator.host_data = {"login_alerts": False}  # the fleet's data, read for every host, asks for a choice
     fleet = Fleet(docker_client, "debian12")
     try:
         machine = fleet.start("app", operator.root_public_key)

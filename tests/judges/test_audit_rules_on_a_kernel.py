@@ -43,6 +43,7 @@ step fact-locked; fact
 step delete-locked; auditctl -D 2>&1; echo "exit $?"
 step fact-locked-changed; echo '-w /etc/motd -p wa -k motd' >> {audit_trail.RULES_FILE}; fact
 step end
+sleep 1  # the console's buffer drains before the power goes
 echo o > /proc/sysrq-trigger
 sleep 60
 """
@@ -63,7 +64,10 @@ def vm_steps(machine) -> tuple[dict[str, str], str]:
     locked = audit_trail.rules_text(AuditTrailSettings(audit_trail_immutable=True), machine.check("uname -m").strip())
     console = kernel_vm.boot(machine, init_script(), {LOCKED_RULES: locked})
     assert f"{MARK}end" in console, console[-4000:]
-    steps = dict(re.findall(rf"^{MARK}(\S+)\n(.*?)(?=^{MARK})", console, re.MULTILINE | re.DOTALL))
+    # The kernel's own lines ("[   11.1] sysrq: Power Off") reach the serial console ahead of
+    # what init wrote just before them: they are no step's output.
+    output = re.sub(r"^\[ *\d+\.\d+\] .*\n", "", console, flags=re.MULTILINE)
+    steps = dict(re.findall(rf"^{MARK}(\S+)\n(.*?)(?=^{MARK})", output, re.MULTILINE | re.DOTALL))
     return steps, machine.check("cat /etc/audit/rules.d/*.rules")
 
 

@@ -53,7 +53,7 @@ class AcmeCa:
 def start_acme_ca(machine: Machine, operator: Operator, answers_for: Machine) -> AcmeCa:
     """Pebble on ``machine``, its HTTPS certificate from the operator's fleet CA, every DNS name
     answered with ``answers_for``'s private address."""
-    machine.check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble >/dev/null")
+    machine.install("pebble")
     key = ec.generate_private_key(ec.SECP256R1())
     request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
     leaf = operator.sign(request.public_bytes(serialization.Encoding.PEM).decode(), machine, client=False)

@@ -89,6 +89,12 @@ class Machine:
             raise AssertionError(f"{command!r} on {self.name} failed: {result.stdout}{result.stderr}")
         return result.stdout
 
+    def install(self, *packages: str) -> None:
+        """Install ``packages`` from the release's archive (apt's lists fetched first: the images
+        have none), as the machine's own admin would before the test's scene."""
+        wanted = " ".join(packages)
+        self.check(f"apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {wanted} >/dev/null")
+
     def read_bytes(self, path: str) -> bytes:
         """A file's bytes, read as root inside the container."""
         return subprocess.run(

@@ -33,6 +33,13 @@ def cached(name: str, fetch: Callable[[Path], None]) -> Path:
         return path
 
 
+def fetched(uri_line: str) -> Path:
+    """The package file a line of apt's ``--print-uris`` names ('URI' file-name size hash),
+    downloaded once into build/judges."""
+    uri, name = uri_line.split()[:2]
+    return cached(name, lambda path: path.write_bytes(download(uri.strip("'"))))
+
+
 def copy_to(machine: Machine, path: Path, folder: str = ON_HOST, name: str | None = None) -> str:
     """Copy a file of this machine into ``folder`` on ``machine`` (as ``name``); its path there."""
     machine.check(f"mkdir -p -m 755 {folder}")
@@ -51,7 +58,6 @@ def install(machine: Machine, *packages: str) -> None:
     listing = machine.check(f"apt-get install -qq --print-uris {wanted}")
     for line in listing.splitlines():
         if line.startswith("'") and not line.startswith("'file:"):  # not the local files named
-            uri, name = line.split()[:2]
-            deb = cached(name, lambda path, uri=uri.strip("'"): path.write_bytes(download(uri)))
-            copy_to(machine, deb, ARCHIVES, name)
+            deb = fetched(line)
+            copy_to(machine, deb, ARCHIVES, deb.name)
     machine.check(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {wanted} >/dev/null")

@@ -1,9 +1,9 @@
 """A test container's files booted as a virtual machine under QEMU's emulation (TCG: KVM inside
 a cloud VM fails to start or hangs, as on this project's machines), for what only a kernel of
-one's own can judge: a container shares
-this machine's kernel, whose state (the audit rules) tests must not change. Docker's export of
-the container becomes the VM's initramfs; the kernel is the one Debian's kernel package of the
-container's release ships; a script of the test's runs as init and powers the VM off."""
+one's own can judge: a container shares this machine's kernel, whose state (the audit rules)
+tests must not change. Docker's export of the container becomes the VM's initramfs; the kernel
+is the one Debian's kernel package of the container's release ships; a script of the test's
+runs as init and powers the VM off."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .containers import Machine
-from .judge_packages import cached, download
+from .judge_packages import cached, fetched
 
 KERNEL_PACKAGE = "linux-image-amd64"  # Debian's metapackage: it depends on the release's kernel
 INIT = "judge-init"  # the script's path in the VM, at its root
@@ -38,8 +38,7 @@ def kernel(machine: Machine) -> Path:
     package = machine.check(
         f"apt-cache depends {KERNEL_PACKAGE} | awk '/Depends: linux-image-/ {{ print $2; exit }}'"
     ).strip()
-    uri, name = machine.check(f"apt-get download --print-uris {package}").split()[:2]
-    deb = cached(name, lambda path: path.write_bytes(download(uri.strip("'"))))
+    deb = fetched(machine.check(f"apt-get download --print-uris {package}"))
 
     def extract(path: Path) -> None:
         with tempfile.TemporaryDirectory() as folder:
@@ -50,7 +49,7 @@ def kernel(machine: Machine) -> Path:
             )
             shutil.move(next(Path(folder, "boot").glob("vmlinuz-*")), path)
 
-    return cached(name.removesuffix(".deb") + ".vmlinuz", extract)
+    return cached(deb.name.removesuffix(".deb") + ".vmlinuz", extract)
 
 
 def boot(machine: Machine, init: str, files: dict[str, str], timeout: float = 900) -> str:

@@ -22,7 +22,7 @@ def fresh(fresh_fleet):
     operator.write_group_data("all", {**operator.base_group_data(), "firewall_rollback_seconds": ROLLBACK_SECONDS})
     machine = fleet.start("db", operator.root_public_key)
     # A live server with a firewall of its own (a fresh image has no iptables).
-    machine.check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null")
+    machine.install("iptables")
     machine.check(f"iptables {MARKER_RULE}")
     return machine, operator
 

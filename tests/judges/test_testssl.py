@@ -18,7 +18,7 @@ def findings(hardened_app) -> list[dict]:
     """testssl.sh's JSON findings for the front of the hardened app server."""
     app = hardened_app.app
     judge = hardened_app.fleet.start("judge", hardened_app.operator.root_public_key)
-    judge.check("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >/dev/null")
+    judge.install("testssl.sh")
     # An application behind the front that answers 200 and sets no headers of its own.
     app.serve_http(3000)
     judge.exec("cat > /root/fleet-ca.pem", stdin=fleet_ca.trust_bundle(hardened_app.operator.ca_keys))

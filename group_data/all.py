@@ -34,6 +34,8 @@ README.md, "Secrets".
 # faillock_deny = 3  # failed password logins (sudo, su, a console) within faillock_fail_interval that lock an account; root is never locked, and a successful SSH login (key and TOTP) clears the count
 # faillock_fail_interval = 900  # seconds within which failed logins count towards faillock_deny
 # faillock_unlock_time = 900  # seconds a locked account stays locked (0: until root runs 'faillock --user NAME --reset')
+# password_hashing = 'sha512'  # how PAM hashes a new password (passwd, chpasswd): 'sha512' with password_hash_rounds rounds, as ANSSI BP-028 asks; 'yescrypt' at Debian's own cost is memory-hard but fails OpenSCAP's rounds rule, whose one yescrypt value (cost 11) takes 1 GiB and 1.3 s a hash
+# password_hash_rounds = 65536  # SHA-512 rounds of a new password's hash (PAM, and login.defs when asked for SHA-512): 65536 take 16 ms of one core for each check (a sudo); more slow a guesser and each sudo alike
 
 # Clock
 # time_sync_service = 'systemd-timesyncd'  # keeps the clock right; TOTP codes and logs depend on it
@@ -44,7 +46,6 @@ README.md, "Secrets".
 # password_max_days = 365  # password age limit for accounts created from now on (login.defs); the admins this project manages never expire: their password is rotated through the store, and an expired one would stop a run
 # password_min_days = 1  # days before a new password may be changed again (login.defs)
 # password_warn_days = 14  # days of warning before a password expires (login.defs)
-# password_hash_rounds = 65536  # SHA-512 rounds for passwords shadow's tools hash with SHA-512 when asked (login.defs; they hash with yescrypt, as PAM does, by default)
 # shell_idle_timeout = 900  # seconds an interactive shell may sit idle before it exits (0: never)
 # disabled_kernel_modules = ['cramfs', 'freevxfs', 'hfs', 'hfsplus', 'jffs2', 'dccp', 'sctp', 'rds', 'tipc', 'usb-storage', 'firewire-core', 'firewire-ohci', 'firewire-sbp2']  # kernel modules that may never load: unused filesystems, protocols, USB and FireWire storage
 # login_banner = 'Authorised access only. This system is private property of its owner; unauthorised access is prohibited. Activity is monitored and logged, and the records may be used as evidence under criminal and civil law.'  # legal notice in /etc/issue and /etc/issue.net: who may use the host

@@ -26,6 +26,7 @@ from . import accounts, compat, services
 from .data_types import ClockTime, Flag, HostSettings, described, refuse, whole_number
 from .managed_files import render, text_of, validated_file
 from .packages import ensure_packages
+from .passwords import PasswordSettings
 from .settings import settings_for
 
 SYSCTL_FILE = "/etc/sysctl.d/90-pyinfra-hardening.conf"
@@ -186,11 +187,6 @@ class OsHardeningSettings(HostSettings):
     )
     password_warn_days: Annotated[int, whole_number(0, 365)] = Field(
         14, description="days of warning before a password expires (login.defs)"
-    )
-    password_hash_rounds: Annotated[int, whole_number(5000, 999999999)] = Field(
-        65536,
-        description="SHA-512 rounds for passwords shadow's tools hash with SHA-512 when asked (login.defs; "
-        "they hash with yescrypt, as PAM does, by default)",
     )
     shell_idle_timeout: Annotated[int, whole_number(0, 86400)] = Field(
         900, description="seconds an interactive shell may sit idle before it exits (0: never)"
@@ -547,16 +543,18 @@ def os_hardening() -> None:
     )
     live_kernel_parameters(name="Kernel parameters, live", parameters=settings.kernel_parameters)
 
+    rounds = str(settings_for(host, PasswordSettings).password_hash_rounds)
     login_defs = {
         "UMASK": settings.login_umask,
         "HOME_MODE": "0750",
         "PASS_MAX_DAYS": str(settings.password_max_days),
         "PASS_MIN_DAYS": str(settings.password_min_days),
         "PASS_WARN_AGE": str(settings.password_warn_days),
-        # As pam_unix hashes (Debian 13's own default; Debian 12's is SHA512).
+        # For shadow's tools that hash without PAM (newusers, chpasswd -c): Debian's own, and what
+        # ANSSI BP-028's profiles ask of login.defs (of pam_unix they ask rounds: see passwords).
         "ENCRYPT_METHOD": "YESCRYPT",
-        "SHA_CRYPT_MIN_ROUNDS": str(settings.password_hash_rounds),
-        "SHA_CRYPT_MAX_ROUNDS": str(settings.password_hash_rounds),
+        "SHA_CRYPT_MIN_ROUNDS": rounds,
+        "SHA_CRYPT_MAX_ROUNDS": rounds,
     }
     validated_file(
         name="login.defs: umask, password ageing, hashing rounds",

@@ -1,5 +1,5 @@
-"""Passwords through PAM: the quality of a new one (guide 3.4) and its history, and an account
-locked after repeated failed logins (pam_faillock), as pam-auth-update profiles.
+"""Passwords through PAM: the quality of a new one (guide 3.4), its history and how it is hashed,
+and an account locked after repeated failed logins (pam_faillock), as pam-auth-update profiles.
 
 Debian 12+ and Ubuntu 24.04 have no pam_cracklib; pam_pwquality takes the same arguments. A
 host that already runs pam_cracklib keeps it, with our values.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
@@ -19,7 +19,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 
 from . import compat
-from .data_types import HostSettings, refuse, whole_number
+from .data_types import HostSettings, one_of, refuse, whole_number
 from .managed_files import print_diff, render, text_of, validated_file
 from .packages import ensure_packages
 from .settings import settings_for
@@ -37,8 +37,16 @@ MODULE_PACKAGES = {
 PASSWORD_PROFILE = "pyinfra-hardening-passwords"
 FAILLOCK_PROFILE = "pyinfra-hardening-faillock"
 PREAUTH_PROFILE = "pyinfra-hardening-faillock-preauth"
-PROFILES = (PASSWORD_PROFILE, FAILLOCK_PROFILE, PREAUTH_PROFILE)
-COMMON_FILES = ("/etc/pam.d/common-auth", "/etc/pam.d/common-account", "/etc/pam.d/common-password")
+UNIX_PROFILE = "pyinfra-hardening-unix"
+PROFILES = (PASSWORD_PROFILE, FAILLOCK_PROFILE, PREAUTH_PROFILE, UNIX_PROFILE)
+# The packages' profiles this project's replace.
+REPLACED_PROFILES = ["pwquality", "cracklib", "unix"]
+COMMON_FILES = (
+    "/etc/pam.d/common-auth",
+    "/etc/pam.d/common-account",
+    "/etc/pam.d/common-password",
+    "/etc/pam.d/common-session",
+)
 
 
 class PasswordSettings(HostSettings):
@@ -85,6 +93,17 @@ class PasswordSettings(HostSettings):
         900,
         description="seconds a locked account stays locked (0: until root runs 'faillock --user NAME --reset')",
     )
+    password_hashing: Annotated[str, one_of("sha512", "yescrypt")] = Field(
+        "sha512",
+        description="how PAM hashes a new password (passwd, chpasswd): 'sha512' with password_hash_rounds "
+        "rounds, as ANSSI BP-028 asks; 'yescrypt' at Debian's own cost is memory-hard but fails OpenSCAP's "
+        "rounds rule, whose one yescrypt value (cost 11) takes 1 GiB and 1.3 s a hash",
+    )
+    password_hash_rounds: Annotated[int, whole_number(5000, 9999999)] = Field(
+        65536,
+        description="SHA-512 rounds of a new password's hash (PAM, and login.defs when asked for SHA-512): 65536 "
+        "take 16 ms of one core for each check (a sudo); more slow a guesser and each sudo alike",
+    )
 
     @model_validator(mode="after")
     def _satisfiable(self) -> PasswordSettings:
@@ -110,6 +129,12 @@ class PasswordSettings(HostSettings):
     def module_arguments(self) -> str:
         return " ".join(f"{name}={value}" for name, value in self.quality_settings().items())
 
+    def pam_unix_hashing(self) -> str:
+        """pam_unix's arguments for how it hashes a new password."""
+        if self.password_hashing == "sha512":
+            return f"sha512 rounds={self.password_hash_rounds}"
+        return "yescrypt"
+
 
 def quality_module() -> str:
     return "cracklib" if "libpam-cracklib" in host.get_fact(DebPackages) else "pwquality"
@@ -125,25 +150,28 @@ class PamProfile:
     name: str
     title: str
     priority: int  # where its lines go among the other profiles' (higher: earlier)
-    stacks: dict[str, list[str]]  # "Auth", "Account" or "Password" -> "control module arguments" lines
+    # "Auth", "Account", "Session" or "Password" -> "control module arguments" lines
+    stacks: dict[str, list[str]]
     conflicts: tuple[str, ...] = ()
+    # Stack -> its lines where they differ when they come first in the stack (no password typed yet).
+    first: dict[str, list[str]] = field(default_factory=dict)
+    # Stacks whose lines never end it; an account line of the project's own comes after pam_unix's.
+    additional: tuple[str, ...] = ("Account",)
 
     def text(self) -> str:
         lines = [f"Name: {self.title}", "Default: yes", f"Priority: {self.priority}"]
         if self.conflicts:
             lines.append(f"Conflicts: {', '.join(self.conflicts)}")
         for stack, entries in self.stacks.items():
-            # An account line of its own must not end the stack early: it comes after pam_unix's.
-            kind = "Additional" if stack == "Account" else "Primary"
-            lines.append(f"{stack}-Type: {kind}")
-            variants = [stack, f"{stack}-Initial"] if kind == "Primary" else [stack]
-            for variant in variants:
-                lines += [f"{variant}:", *(f"\t{entry}" for entry in entries)]
+            kind = "Additional" if stack in self.additional else "Primary"
+            lines += [f"{stack}-Type: {kind}", f"{stack}:", *(f"\t{entry}" for entry in entries)]
+            if kind == "Primary":
+                lines += [f"{stack}-Initial:", *(f"\t{entry}" for entry in self.first.get(stack, entries))]
         return text_of(lines)
 
     def common_lines(self) -> dict[str, list[str]]:
-        """common-* file -> its lines from this profile, as pam-auth-update writes them
-        (whitespace normalised; this profile's controls have no jumps it would rewrite)."""
+        """common-* file -> its lines from this profile, as pam-auth-update writes them where they
+        do not come first (whitespace normalised; a jump to ``end`` as written, see same_jumps)."""
         return {
             f"/etc/pam.d/common-{stack.lower()}": [f"{stack.lower()} {' '.join(entry.split())}" for entry in entries]
             for stack, entries in self.stacks.items()
@@ -182,7 +210,31 @@ def pam_profiles(settings: PasswordSettings, module: str) -> list[PamProfile]:
                 "Account": ["required pam_faillock.so"],
             },
         ),
+        unix_profile(settings),
     ]
+
+
+def unix_profile(settings: PasswordSettings) -> PamProfile:
+    """libpam-runtime's own "unix" profile (the same on Debian 12 and 13 and Ubuntu 22.04 and 24.04),
+    in its place: new passwords hashed as ``password_hashing`` says, and no login with an empty
+    password (no ``nullok``)."""
+    hashing = settings.pam_unix_hashing()
+    return PamProfile(
+        UNIX_PROFILE,
+        "Unix authentication, new passwords hashed as configured (pyinfra-hardening)",
+        256,
+        {
+            "Auth": ["[success=end default=ignore] pam_unix.so try_first_pass"],
+            "Account": ["[success=end new_authtok_reqd=done default=ignore] pam_unix.so"],
+            "Session": ["required pam_unix.so"],
+            "Password": [f"[success=end default=ignore] pam_unix.so obscure use_authtok try_first_pass {hashing}"],
+        },
+        first={
+            "Auth": ["[success=end default=ignore] pam_unix.so"],
+            "Password": [f"[success=end default=ignore] pam_unix.so obscure {hashing}"],
+        },
+        additional=("Session",),
+    )
 
 
 def wanted_common_lines(profiles: list[PamProfile]) -> dict[str, list[str]]:
@@ -195,15 +247,22 @@ def wanted_common_lines(profiles: list[PamProfile]) -> dict[str, list[str]]:
 
 
 def lines_naming(lines: list[str], modules: set[str]) -> list[str]:
-    """``lines`` that use one of ``modules``, whitespace normalised, comments left out."""
+    """``lines`` that use one of ``modules``, whitespace and jumps normalised, comments left out."""
     found = []
     for line in lines:
         words = line.split()
         # The module is the first .so word: a bracketed control may span several words.
         module = next((word for word in words[1:] if word.endswith(".so")), None)
         if words and not words[0].startswith("#") and module in modules:
-            found.append(" ".join(words))
+            found.append(same_jumps(" ".join(words)))
     return found
+
+
+def same_jumps(line: str) -> str:
+    """``line`` with a jump over N lines written as a profile writes it: pam-auth-update turns a
+    jump to ``end`` (of the stack's primary lines) into the count of lines it skips, which
+    depends on what other profiles are enabled."""
+    return re.sub(r"\bsuccess=[0-9]+", "success=end", line)
 
 
 def modules_of(lines: list[str]) -> set[str]:
@@ -228,9 +287,9 @@ def pam_profiles_enabled(enable: list[str], disable: list[str], wanted: dict[str
     module the stack names is not installed, since a broken stack refuses every sudo.
     """
     current = {path: host.get_fact(FileContents, path=path) or [] for path in wanted}
-    modules = modules_of([line for lines in wanted.values() for line in lines])
-    drifted = {path: lines_naming(current[path], modules) for path in wanted}
+    drifted = {path: lines_naming(current[path], modules_of(lines)) for path, lines in wanted.items()}
     if all(drifted[path] == lines for path, lines in wanted.items()):
+        modules = modules_of([line for lines in wanted.values() for line in lines])
         host.noop(f"PAM runs {', '.join(sorted(modules))} as configured")
         return
     if state.config.DIFF:
@@ -254,10 +313,11 @@ def pam_profiles_enabled(enable: list[str], disable: list[str], wanted: dict[str
 
 
 def line_pattern(line: str) -> str:
-    """An extended regex for ``line`` with any whitespace between its words."""
+    """An extended regex for ``line`` with any whitespace between its words, and any count where
+    it jumps to ``end`` (see same_jumps)."""
     # re.escape would also escape '-', which grep -E warns about.
     words = (re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", word) for word in line.split())
-    return "^" + "[[:space:]]+".join(words) + "[[:space:]]*$"
+    return ("^" + "[[:space:]]+".join(words) + "[[:space:]]*$").replace("success=end", "success=[0-9]+")
 
 
 # Every module the common files name is installed (a missing one fails every login through them).
@@ -309,8 +369,9 @@ def password_quality() -> None:
             validator=None,
         )
     pam_profiles_enabled(
-        name=f"PAM: pam_{module} ({settings.module_arguments()}), password history, faillock",
+        name=f"PAM: pam_{module} ({settings.module_arguments()}), password history, faillock, "
+        f"{settings.password_hashing} hashes",
         enable=[profile.name for profile in profiles],
-        disable=["pwquality", "cracklib"],
+        disable=REPLACED_PROFILES,
         wanted=wanted_common_lines(profiles),
     )

@@ -477,6 +477,9 @@ CASES: list[Case] = [
     every("min-days-string", "password_min_days = '1'", "password_min_days", INTEGER),
     every("warn-days-negative", "password_warn_days = -1", "password_warn_days", "from 0 to 365"),
     every("hash-rounds-low", "password_hash_rounds = 1000", "password_hash_rounds", "from 5000"),
+    every("hash-rounds-huge", "password_hash_rounds = 999999999", "password_hash_rounds", "to 9999999"),
+    every("hashing-md5", "password_hashing = 'md5'", "password_hashing", "must be one of"),
+    every("hashing-injected", "password_hashing = 'sha512 nullok'", "password_hashing", "must be one of"),
     every("idle-timeout-float", "shell_idle_timeout = 9.5", "shell_idle_timeout", INTEGER),
     every("module-space", "disabled_kernel_modules = ['usb storage']", "disabled_kernel_modules", "module name"),
     every(

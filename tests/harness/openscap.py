@@ -34,10 +34,6 @@ DECIDED = ("pass", "fail", "error")
 
 # Rules this project fails on purpose, each with why.
 EXPLAINED: dict[str, str] = {
-    "accounts_password_pam_unix_rounds_password_auth": (
-        "pam_unix's rounds=11 is yescrypt's top cost: 1 GiB of memory and 1.3 s for each hash (measured), "
-        "then for every sudo of a user who set it; Debian's cost 5 takes 18 MiB and 0.02 s"
-    ),
     "sudo_add_noexec": "noexec stops what sudo runs from starting other programs: apt's scripts and pyinfra's shell",
     "sudo_add_requiretty": "pyinfra runs sudo without a terminal",
     "sudo_add_umask": (

@@ -80,9 +80,25 @@ def test_weak_password_is_refused(password_changer, weak, rule):
     assert "BAD PASSWORD" in result.stderr
 
 
-def test_strong_password_is_accepted(password_changer):
+def test_strong_password_is_accepted_and_hashed_with_sha512_and_the_set_rounds(password_changer, deployment):
+    """password_hashing and password_hash_rounds (ANSSI BP-028: sha512, at least the profile's rounds)."""
     result = password_changer(STRONG_PASSWORD)
     assert result.returncode == 0, result.stderr
+    shadow = deployment.machines["backup"].check("getent shadow pwtest").split(":")[1]
+    assert shadow.startswith("$6$rounds=65536$"), shadow[:20]
+
+
+def test_an_account_with_an_empty_password_cannot_be_logged_into(deployment):
+    """No nullok: an empty password is no password (su asks PAM as a console login would)."""
+    machine = deployment.machines["backup"]
+    machine.check("useradd -m nopass && passwd -d nopass && useradd -m asker")
+    try:
+        attempt = machine.exec("su nopass -c id", user="asker", stdin="\n")
+    finally:
+        machine.check("userdel -r nopass; userdel -r asker")
+    assert attempt.returncode != 0 and "uid=" not in attempt.stdout, attempt.stdout
+    # su's words for the stack's refusal depend on which module ends it (pam_faillock, after pam_unix).
+    assert re.search(r"su: (Authentication failure|Permission denied)", attempt.stderr), attempt.stderr
 
 
 def test_a_recent_password_cannot_be_used_again(password_changer, deployment):

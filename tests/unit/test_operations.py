@@ -80,7 +80,7 @@ def pam_stack(settings: passwords.PasswordSettings | None = None) -> dict:
     profiles = passwords.pam_profiles(settings or passwords.PasswordSettings(), "pwquality")
     return {
         "enable": [p.name for p in profiles],
-        "disable": ["pwquality"],
+        "disable": passwords.REPLACED_PROFILES,
         "wanted": passwords.wanted_common_lines(profiles),
     }
 
@@ -89,27 +89,41 @@ def common_files(**lines: list[str]) -> dict:
     return {(FileContents, (("path", f"/etc/pam.d/common-{name}"),)): found for name, found in lines.items()}
 
 
+# The common files as pam-auth-update writes them from this project's profiles (Debian 13).
 ENABLED = {
     "auth": [
         "auth\trequired\tpam_faillock.so preauth",
-        "auth\t[success=3 default=ignore]\tpam_unix.so nullok try_first_pass",
+        "auth\t[success=3 default=ignore]\tpam_unix.so try_first_pass",
         "auth\t[default=die]\tpam_faillock.so authfail",
         "auth\tsufficient\tpam_faillock.so authsucc",
         "auth\trequisite\t\t\tpam_deny.so",
     ],
-    "account": ["account\t[success=1 default=ignore]\tpam_unix.so ", "account\trequired\tpam_faillock.so "],
+    "account": [
+        "account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so ",
+        "account\trequired\tpam_faillock.so ",
+    ],
     "password": [
         "password\trequisite pam_pwquality.so "
         "retry=3 minlen=15 minclass=4 difok=3 ucredit=-1 lcredit=-2 dcredit=-1 ocredit=-1",
         "password\trequisite pam_pwhistory.so remember=5 use_authtok",
-        "password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok try_first_pass yescrypt",
+        "password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok try_first_pass sha512 rounds=65536",
     ],
+    "session": ["session\t[default=1]\t\t\tpam_permit.so", "session\trequired\tpam_unix.so "],
 }
+# Debian's own password line, as a fresh host has it.
+DEBIAN_UNIX_PASSWORD = "password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok try_first_pass yescrypt"
 
 
 def test_a_pam_stack_as_pam_auth_update_wrote_it_is_left_alone():
     outcome = run_operation(passwords.pam_profiles_enabled, common_files(**ENABLED), **pam_stack())
     assert not outcome.changes and "as configured" in outcome.noop
+
+
+def test_a_jump_over_more_lines_is_the_same_stack():
+    """Another package's profile can add lines a jump to the stack's end skips."""
+    auth = [line.replace("success=3", "success=4") for line in ENABLED["auth"]]
+    outcome = run_operation(passwords.pam_profiles_enabled, common_files(**{**ENABLED, "auth": auth}), **pam_stack())
+    assert not outcome.changes
 
 
 @pytest.mark.parametrize(
@@ -119,17 +133,29 @@ def test_a_pam_stack_as_pam_auth_update_wrote_it_is_left_alone():
         {"auth": [line for line in ENABLED["auth"] if "preauth" not in line]},
         {"account": ENABLED["account"][:1]},
         {"account": [*ENABLED["account"], "account\t[success=1 default=ignore]\tpam_faillock.so"]},
+        {"password": [*ENABLED["password"][:2], DEBIAN_UNIX_PASSWORD]},
+        {"auth": [line.replace("try_first_pass", "nullok try_first_pass") for line in ENABLED["auth"]]},
     ],
-    ids=["the package's own quality line", "no preauth", "no account line", "a stray line with a long control"],
+    ids=[
+        "the package's own quality line",
+        "no preauth",
+        "no account line",
+        "a stray line with a long control",
+        "Debian's yescrypt line",
+        "empty passwords allowed",
+    ],
 )
 def test_a_drifted_pam_stack_is_rebuilt_by_pam_auth_update_and_checked(drift):
     outcome = run_operation(passwords.pam_profiles_enabled, common_files(**{**ENABLED, **drift}), **pam_stack())
     command = outcome.commands[0]
     assert "pam-auth-update --force --enable pyinfra-hardening-passwords" in command
-    assert "--disable pwquality" in command
+    assert "--disable pwquality cracklib unix" in command
     # Every wanted line is checked, every named module must exist, or the old files come back.
     assert command.count("grep -Eq") == sum(len(lines) for lines in pam_stack()["wanted"].values())
     assert "is not installed" in command and "mv $f.pyinfra-hardening-old $f" in command
+    # Whatever count pam-auth-update gives a jump to the stack's end is accepted.
+    assert "pam_unix\\.so[[:space:]]+obscure[[:space:]]+use_authtok" in command
+    assert "\\[success=[0-9]+[[:space:]]+default=ignore\\]" in command
 
 
 def test_new_values_change_the_profile_and_the_lines_checked():
@@ -138,6 +164,30 @@ def test_new_values_change_the_profile_and_the_lines_checked():
     assert "minlen=20" in profile.text() and "pam_pwhistory" not in profile.text()
     outcome = run_operation(passwords.pam_profiles_enabled, common_files(**ENABLED), **pam_stack(stricter))
     assert outcome.commands
+
+
+@pytest.mark.parametrize(
+    "settings, hashing",
+    [
+        ({}, "sha512 rounds=65536"),
+        ({"password_hash_rounds": 100000}, "sha512 rounds=100000"),
+        ({"password_hashing": "yescrypt"}, "yescrypt"),
+    ],
+)
+def test_new_passwords_are_hashed_as_configured(settings, hashing):
+    profiles = passwords.pam_profiles(passwords.PasswordSettings(**settings), "pwquality")
+    unix = next(p for p in profiles if p.name == passwords.UNIX_PROFILE)
+    text = unix.text()
+    assert (
+        f"Password:\n\t[success=end default=ignore] pam_unix.so obscure use_authtok try_first_pass {hashing}\n" in text
+    )
+    # First in the stack, pam_unix asks for the password itself.
+    assert f"Password-Initial:\n\t[success=end default=ignore] pam_unix.so obscure {hashing}\n" in text
+    assert "nullok" not in text
+    outcome = run_operation(
+        passwords.pam_profiles_enabled, common_files(**ENABLED), **pam_stack(passwords.PasswordSettings(**settings))
+    )
+    assert bool(outcome.commands) == (hashing != "sha512 rounds=65536")
 
 
 def test_a_profile_puts_its_lines_where_pam_auth_update_expects_them():

@@ -254,9 +254,9 @@ class ShadowPassword(FactBase[str | None]):
 
 def _account_reads(
     user: str, home: str | None = None, ensure_home: bool = True, public_keys: list[str] | None = None, **_: Any
-) -> list[tuple[type[FactBase], dict[str, Any]]]:
+) -> compat.FactReads:
     """The facts ``server.user`` reads for these arguments, as it asks for them."""
-    reads: list[tuple[type[FactBase], dict[str, Any]]] = [(Users, {}), (Groups, {}), (Os, {})]
+    reads: compat.FactReads = [(Users, {}), (Groups, {}), (Os, {})]
     if home and ensure_home:
         reads.append((Directory, {"path": home}))
     if home and public_keys:
@@ -384,6 +384,11 @@ def admin_users() -> None:
             name=f"Admin {admin.name}: password hash from the secret store", user=admin.name, hashed=admin.password_hash
         )
         password_max_age(name=f"Admin {admin.name}: password never expires", user=admin.name, days=None)
+
+
+def facts_read_first() -> compat.FactReads:
+    """What ``root_lock_pending`` reads while a role loads."""
+    return [(ShadowPassword, {"user": "root"})]
 
 
 def root_lock_pending(host: Host) -> bool:

@@ -13,8 +13,7 @@ from pydantic import Field, StringConstraints
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import Directory, File
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, fleet_tls, secret_store, services, session_store
@@ -22,7 +21,7 @@ from .accounts import AccountSettings, locked_system_account
 from .backups import ACCOUNT as BACKUP_ACCOUNT
 from .data_types import HostSettings, LoginName, RemoteDirectory, described, one_of
 from .database import APP_DATABASE_PASSWORD, DatabaseSettings, random_password
-from .managed_files import render, validated_file
+from .managed_files import directory, plain_file, render, validated_file
 from .settings import Problem, settings_for, stored, validated
 
 if TYPE_CHECKING:
@@ -144,9 +143,8 @@ def application_user() -> None:
 
 def config_directory(settings: ApplicationSettings) -> OperationMeta:
     """``app_config_dir``, ``app_user``'s alone (700): the config and the application's keys."""
-    directory, user = settings.app_config_dir, settings.app_user
-    compat.announce_reads([(Directory, {"path": directory})])
-    return files.directory(name=f"{directory} is {user}'s alone", path=directory, user=user, group=user, mode="700")
+    folder, user = settings.app_config_dir, settings.app_user
+    return directory(name=f"{folder} is {user}'s alone", path=folder, user=user, group=user, mode="700")
 
 
 def database_section(db_host: Host) -> dict[str, object]:
@@ -228,8 +226,7 @@ def production_config() -> OperationMeta | None:
     )
     # A config left in the other format would still hold the password.
     other = posixpath.join(directory, CONFIG_FILES["json" if settings.app_config_format == "env" else "env"])
-    compat.announce_reads([(File, {"path": other})])
-    files.file(name=f"No production config in the other format ({other})", path=other, present=False)
+    plain_file(name=f"No production config in the other format ({other})", path=other, present=False)
     return config
 
 

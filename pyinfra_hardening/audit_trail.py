@@ -16,14 +16,13 @@ from typing import Any
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
-from pyinfra.facts.files import Directory
 from pyinfra.facts.server import Arch
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from . import compat, services
 from .data_types import Flag, HostSettings
-from .managed_files import render, validated_file
+from .managed_files import directory, render, validated_file
 from .packages import ensure_packages
 from .services import InContainer
 from .settings import settings_for
@@ -102,6 +101,11 @@ def rules_loaded() -> Any:
         yield StringCommand("augenrules --load")
 
 
+def facts_read_first() -> compat.FactReads:
+    """What ``audit_trail`` reads while it loads."""
+    return [(InContainer, {}), (Arch, {})]
+
+
 @deploy("Audit trail")
 def audit_trail() -> None:
     """
@@ -118,8 +122,7 @@ def audit_trail() -> None:
     if not settings.audit_trail:
         return
     # Before the package starts it: skipped in a container instead of failing there over and over.
-    compat.announce_reads([(Directory, {"path": path}) for path in (dirname(UNIT_DROP_IN), CONFIG_DIR, RULES_DIR)])
-    files.directory(name=f"{dirname(UNIT_DROP_IN)} exists", path=dirname(UNIT_DROP_IN), mode="755")
+    directory(name=f"{dirname(UNIT_DROP_IN)} exists", path=dirname(UNIT_DROP_IN), mode="755")
     unit = validated_file(
         name="auditd: skipped in containers", dest=UNIT_DROP_IN, content=render(UNIT_DROP_IN), validator=None
     )
@@ -127,7 +130,7 @@ def audit_trail() -> None:
     # The rules are in place before the package's first start, which loads them (the folders
     # root's alone, as the package makes them).
     for folder in (CONFIG_DIR, RULES_DIR):
-        files.directory(name=f"{folder} exists", path=folder, mode="750")
+        directory(name=f"{folder} exists", path=folder, mode="750")
     # No check short of loading them: auditctl asks the kernel even to parse a rule.
     validated_file(
         name="Audit rules",

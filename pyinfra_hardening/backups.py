@@ -25,8 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import Directory
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, backup_cli, compat, fleet, secret_store, services
@@ -35,7 +34,7 @@ from .data_types import ClockTime, FilePath, Flag, HostSettings, Port, whole_num
 from .database import BACKUP_DUMP_PASSWORD, DUMP_ACCOUNT, DatabaseSettings, random_password
 from .fleet import CACHE_SERVERS, DB_SERVERS
 from .login_alerts import WatchedLog, log_exists
-from .managed_files import CONFIG_DIR, render, validated_file
+from .managed_files import CONFIG_DIR, directory, render, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
 from .session_store import ADMIN_CLI, SessionStoreSettings
@@ -383,10 +382,9 @@ def nightly_backups() -> None:
     if not backups.destinations:
         host.log("No backup_servers in the inventory: backups stay on this host only")
     ensure_packages("Install what the backup uses", ["cron", "openssh-client", "openssl", "gzip"])
-    compat.announce_reads([(Directory, {"path": path}) for path in (CONFIG_DIR, BACKUP_DIR, "/root/.ssh")])
-    files.directory(name=f"{CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")
-    files.directory(name=f"{BACKUP_DIR} is root's alone", path=BACKUP_DIR, mode="700")
-    files.directory(name="/root/.ssh exists", path="/root/.ssh", mode="700")
+    directory(name=f"{CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")
+    directory(name=f"{BACKUP_DIR} is root's alone", path=BACKUP_DIR, mode="700")
+    directory(name="/root/.ssh exists", path="/root/.ssh", mode="700")
     log_exists(BACKUP_LOG)
     validated_file(
         name="The operator's public key that backups are encrypted to",
@@ -435,11 +433,8 @@ def backup_receiver() -> None:
     locked_system_account(ACCOUNT, CHROOT, "Backup account")
     # sshd's chroot must be root's and closed to writes; the account only writes inside, and the
     # sticky bit stops it removing what is sealed.
-    compat.announce_reads([(Directory, {"path": path}) for path in (CHROOT, INCOMING)])
-    files.directory(
-        name=f"{CHROOT} is root's (the account's chroot)", path=CHROOT, user="root", group="root", mode="755"
-    )
-    files.directory(
+    directory(name=f"{CHROOT} is root's (the account's chroot)", path=CHROOT, user="root", group="root", mode="755")
+    directory(
         name=f"{INCOMING}: the account may add files, not list them",
         path=INCOMING,
         user="root",

@@ -378,7 +378,11 @@ def remember_facts_between_changes() -> None:
         setattr(Host, name, _forgetting(getattr(Host, name)))
 
 
-def read_facts_at_once(reads: list[tuple[type[FactBase], dict[str, Any]]]) -> None:
+# Facts to read, each as ``host.get_fact(cls, **kwargs)``: (cls, kwargs).
+FactReads = list[tuple[type[FactBase], dict[str, Any]]]
+
+
+def read_facts_at_once(reads: FactReads) -> None:
     """Read several facts of the current host in one round trip, each as
     ``host.get_fact(cls, **kwargs)`` would read it now, and remember them (does nothing unless
     ``remember_facts_between_changes`` is on)."""
@@ -389,11 +393,8 @@ def read_facts_at_once(reads: list[tuple[type[FactBase], dict[str, Any]]]) -> No
     _read_together(host, [read for read in planned if read is not None])
 
 
-def announce_reads(
-    reads: list[tuple[type[FactBase], dict[str, Any]]], run_as: dict[str, Any] | None = None, secret: bool = False
-) -> None:
-    """Note facts an operation added next will read when it runs (for operations that are not
-    this project's, such as ``files.directory``: as that operation asks for them). The first
+def announce_reads(reads: FactReads, run_as: dict[str, Any] | None = None, secret: bool = False) -> None:
+    """Note facts an operation added next will read when it runs. The first
     fact read while executing that is not remembered reads every noted one in the same round
     trip, so a no-op re-run costs a few round trips, not one per fact. ``secret``: their output
     holds secrets, never printed (not even by ``-vvv``)."""
@@ -406,11 +407,10 @@ def announce_reads(
             _FactMemo.announced.setdefault(host, []).append(read)
 
 
-def announces_reads(
-    reads: Callable[..., list[tuple[type[FactBase], dict[str, Any]]]], secret: bool = False
-) -> Callable[[Any], Any]:
-    """Decorate an ``@operation`` with the facts it reads when it runs, ``reads(**its
-    arguments)``: each call announces them (``announce_reads``, ``secret`` likewise)."""
+def announces_reads(reads: Callable[..., FactReads], secret: bool = False) -> Callable[[Any], Any]:
+    """Decorate an ``@operation`` (this project's, or pyinfra's as in managed_files) with the
+    facts it reads when it runs, ``reads(**its arguments)``: each call announces them
+    (``announce_reads``, ``secret`` likewise)."""
 
     def decorate(operation: Any) -> Any:
         @functools.wraps(operation)

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
-from pyinfra.facts.files import Directory
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, fleet_tls, secret_store, services
 from .data_types import HostSettings, Port, SqlName, refuse
-from .managed_files import render, staged_statements, validated_file
+from .managed_files import directory, render, staged_statements, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
 from .settings import Problem, settings_for, stored
@@ -460,8 +459,7 @@ def mariadb(dump_account: bool = False) -> None:
     datadir = host.get_fact(MariadbDataDirectory) or "/var/lib/mysql"
     owned_by(name=f"Everything in {datadir} belongs to mysql", path=datadir, user="mysql")
     # Mode 700 on the directory closes every file inside to anyone but mysql (and root).
-    compat.announce_reads([(Directory, {"path": datadir})])
-    files.directory(name=f"{datadir} is private to mysql", path=datadir, user="mysql", group="mysql", mode="700")
+    directory(name=f"{datadir} is private to mysql", path=datadir, user="mysql", group="mysql", mode="700")
 
     accounts_and_databases(
         name=f"MariaDB: root by socket only, no anonymous or test; {database.user} may only use {database.name}",

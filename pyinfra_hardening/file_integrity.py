@@ -17,14 +17,12 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
-from pyinfra.facts.files import Directory
-from pyinfra.operations import files
 from pyinfra.operations.util import any_changed
 
 from . import audit_trail, backups, compat, remote_logging, services, session_store
 from .data_types import ClockTime, Flag, HostSettings, described
 from .login_alerts import WatchedLog
-from .managed_files import candidate_path, render, validated_file
+from .managed_files import candidate_path, directory, render, validated_file
 from .packages import ensure_packages
 from .settings import settings_for
 
@@ -192,9 +190,8 @@ def file_integrity() -> None:
     )
     # Debian's aide-common makes it _aide:adm 2755; the report names files, so others are shut out.
     # The setgid bit stays: GNU chmod keeps it on a directory whatever mode is asked for.
-    files.directory(name="/var/log/aide closed to others", path="/var/log/aide", group="adm", mode="2750")
-    compat.announce_reads([(Directory, {"path": dirname(CHECK_SCRIPT)})])
-    files.directory(name=f"{dirname(CHECK_SCRIPT)} exists", path=dirname(CHECK_SCRIPT), mode="755")
+    directory(name="/var/log/aide closed to others", path="/var/log/aide", group="adm", mode="2750")
+    directory(name=f"{dirname(CHECK_SCRIPT)} exists", path=dirname(CHECK_SCRIPT), mode="755")
     validated_file(
         name="The nightly check: AIDE's findings as a line Monit alerts on",
         dest=CHECK_SCRIPT,
@@ -207,6 +204,11 @@ def file_integrity() -> None:
 
 
 @deploy("File integrity record")
+def facts_read_first() -> compat.FactReads:
+    """What ``record`` reads while it loads."""
+    return [(AideDatabase, {})]
+
+
 def record(mark_stale: bool = False) -> None:
     """
     AIDE's record of the host, written when this run changed anything on it (or the record is

@@ -22,8 +22,8 @@ import paramiko
 from pydantic import Field, field_validator
 from pyinfra import host, state
 from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
-from pyinfra.facts.files import Directory, FileContents
-from pyinfra.operations import files, python
+from pyinfra.facts.files import FileContents
+from pyinfra.operations import python
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, remote_logging, services
@@ -31,7 +31,7 @@ from .backups import backup_sources
 from .data_types import Flag, HostSettings, Networks, Port, described, documented_in, whole_number
 from .database import DatabaseSettings
 from .fleet import APP_SERVERS, BACKUP_SERVERS, CACHE_SERVERS, DB_SERVERS
-from .managed_files import candidate_path, print_diff, render, sha256_of, upload_text
+from .managed_files import candidate_path, directory, print_diff, render, sha256_of, upload_text
 from .packages import ensure_packages
 from .session_store import SessionStoreSettings
 from .settings import Problem, settings_for, validated
@@ -501,8 +501,7 @@ def firewall() -> None:
         return
     ensure_packages("Install iptables and netfilter-persistent", ["iptables", "iptables-persistent"])
     # The rules say what the host exposes: root's to read (the package makes the folder 755).
-    compat.announce_reads([(Directory, {"path": RULE_DIR})])
-    files.directory(name=f"{RULE_DIR} is root's alone", path=RULE_DIR, user="root", group="root", mode="700")
+    directory(name=f"{RULE_DIR} is root's alone", path=RULE_DIR, user="root", group="root", mode="700")
     ssh_ports = host.get_fact(SshdPorts)
     if not ssh_ports:
         raise OperationError(f"{host.name}: could not read sshd's port from `sshd -T`; is sshd's configuration valid?")

@@ -20,12 +20,10 @@ from pyinfra import host
 from pyinfra.api import FactBase, OperationError, StringCommand, deploy, operation
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import Directory
-from pyinfra.operations import files
 
 from . import compat, fleet_ca, secret_store
 from .data_types import FilePath, HostSettings
-from .managed_files import candidate_path, upload_text, validated_file
+from .managed_files import candidate_path, directory, upload_text, validated_file
 from .packages import ensure_packages
 from .settings import Problem, settings_for
 
@@ -185,8 +183,7 @@ def install_trust_bundle() -> OperationMeta:
     that act on a change of it. OpenSSL comes first: it checks the bundle, and makes the key and
     certificate request of a ``leaf_certificate`` (a fresh VM may lack it)."""
     ensure_packages("Install OpenSSL (it checks the trust bundle, makes keys and certificate requests)", ["openssl"])
-    compat.announce_reads([(Directory, {"path": posixpath.dirname(TRUST_BUNDLE)})])
-    files.directory(name="A directory for the fleet CA", path=posixpath.dirname(TRUST_BUNDLE), mode="755")
+    directory(name="A directory for the fleet CA", path=posixpath.dirname(TRUST_BUNDLE), mode="755")
     return validated_file(
         name="The fleet CA certificates this project trusts",
         dest=TRUST_BUNDLE,

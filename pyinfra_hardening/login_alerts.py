@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
-from pyinfra.facts.files import Directory, File
-from pyinfra.operations import files, systemd
+from pyinfra.facts.files import File
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from . import compat, secret_store, services
 from .data_types import Email, Flag, HostName, HostSettings, IpAddresses, MailLogin, Port, one_of, whole_number
-from .managed_files import render, validated_file
+from .managed_files import directory, plain_file, render, validated_file
 from .packages import ensure_packages
 from .secret_store import Secret
 from .settings import Problem, settings_for, stored
@@ -306,12 +306,17 @@ def auth_log_exists() -> Any:
 def log_exists(log: WatchedLog) -> None:
     """``log``, with root's owner and adm's group, before Monit watches it: a log that does not
     exist raises an alert of its own."""
-    files.file(name=f"{log.path} exists", path=log.path, user="root", group="adm", mode="640")
+    plain_file(name=f"{log.path} exists", path=log.path, user="root", group="adm", mode="640")
 
 
 def alerts_of(host: Host) -> LoginAlerts | None:
     """``host``'s alert destinations with their secrets; None with login_alerts off."""
     return resolve_alerts(host, settings_for(host, LoginAlertSettings))[0]
+
+
+def facts_read_first() -> compat.FactReads:
+    """What ``login_alerts`` reads while it loads."""
+    return [(RsyslogWritesAuthLog, {})]
 
 
 @deploy("Login alerts")
@@ -357,8 +362,7 @@ def login_alerts(
             validated_file(name="Logins that raise no alert", dest=IGNORE_FILE, content=ignored, validator=None)
         )
     if alerts.pushes:
-        compat.announce_reads([(Directory, {"path": NOTIFIER_DIR})])
-        files.directory(name=f"{NOTIFIER_DIR} exists", path=NOTIFIER_DIR, mode="755")
+        directory(name=f"{NOTIFIER_DIR} exists", path=NOTIFIER_DIR, mode="755")
         validated_file(
             name="Monit's notifier for webhooks and Pushover",
             dest=NOTIFIER,

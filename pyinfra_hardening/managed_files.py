@@ -23,12 +23,18 @@ import jinja2
 from pyinfra import host, logger, state
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
 from pyinfra.api.command import PyinfraCommand
-from pyinfra.facts.files import FileContents
+from pyinfra.facts.files import Directory, File, FileContents
+from pyinfra.operations import files
 from pyinfra.operations.util.files import generate_color_diff
 
 from . import compat
 
 # The project's own files on a host: the directory is root's, its secrets root's alone.
+# pyinfra's own folder and file operations, with the fact each reads when it runs announced
+# (compat.announces_reads): a run reads them with the others' facts, not one round trip each.
+directory = compat.announces_reads(lambda **arguments: [(Directory, {"path": arguments["path"]})])(files.directory)
+plain_file = compat.announces_reads(lambda **arguments: [(File, {"path": arguments["path"]})])(files.file)
+
 CONFIG_DIR = "/etc/pyinfra-hardening"
 # Where uploads wait for sudo to move them, whatever TEMP_DIR a project set: pyinfra's default
 # (the TMPDIR a sudo session sees) is root's alone under libpam-tmpdir, and the login user's

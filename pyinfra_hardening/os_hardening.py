@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, model_validator
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents, FindInFile
 from pyinfra.facts.server import LinuxDistribution, LinuxDistributionDict
 from pyinfra.operations import apt, files, systemd
@@ -24,7 +25,7 @@ from pyinfra.operations.util import any_changed
 
 from . import accounts, compat, services
 from .data_types import ClockTime, Flag, HostSettings, described, refuse, whole_number
-from .managed_files import render, text_of, validated_file
+from .managed_files import directory, render, text_of, validated_file
 from .packages import ensure_packages
 from .passwords import PasswordSettings
 from .settings import settings_for
@@ -487,6 +488,17 @@ def profile_block(settings: OsHardeningSettings) -> list[str]:
     return lines
 
 
+def facts_read_first() -> compat.FactReads:
+    """What ``os_hardening`` reads while it loads (each package install reads DebPackages)."""
+    return [
+        (AptSuites, {}),
+        (LinuxDistribution, {}),
+        (DebPackages, {}),
+        *((FileContents, {"path": path}) for path in (LOGIN_DEFS, PROFILE)),
+        (FindInFile, SYSSTAT_ENABLED),
+    ]
+
+
 @deploy("Operating system hardening")
 def os_hardening() -> None:
     """
@@ -503,13 +515,7 @@ def os_hardening() -> None:
         os_hardening.os_hardening()
     """
     settings = settings_for(host, OsHardeningSettings)
-    compat.read_facts_at_once(
-        [
-            (AptSuites, {}),
-            *((FileContents, {"path": path}) for path in (LOGIN_DEFS, PROFILE)),
-            (FindInFile, SYSSTAT_ENABLED),
-        ]
-    )
+    compat.read_facts_at_once(facts_read_first())
     suite = security_suite(host.get_fact(LinuxDistribution))
     if settings.security_updates and suite and suite.suite not in host.get_fact(AptSuites):
         source = validated_file(
@@ -520,7 +526,7 @@ def os_hardening() -> None:
         )
         apt.update(name=f"apt reads {suite.suite}", _if=any_changed(source))
     for folder in (ACCT_DROP_IN, COREDUMP_DROP_IN, MODPROBE_FILE, CORE_LIMITS, NEEDRESTART_DROP_IN):
-        files.directory(name=f"Folder {dirname(folder)}", path=dirname(folder), user="root", group="root", mode="755")
+        directory(name=f"Folder {dirname(folder)}", path=dirname(folder), user="root", group="root", mode="755")
     # Before the package starts it: skipped in a container instead of failing there.
     accounting_unit = validated_file(
         name="Process accounting: skipped in containers",

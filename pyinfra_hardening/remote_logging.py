@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import Directory
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
-from . import compat, fleet, fleet_tls, services
+from . import fleet, fleet_tls, services
 from .data_types import Flag, HostSettings, Port
-from .managed_files import render, validated_file
+from .managed_files import directory, render, validated_file
 from .packages import ensure_packages
 from .settings import Problem, settings_for, validated
 
@@ -158,8 +157,7 @@ def remote_logging() -> None:
     tls = fleet_tls.host_certificate(key, certificate, "root", private_ip, client=not receives)
     common = {"key": key, "certificate": certificate, "ca": fleet_tls.TRUST_BUNDLE}
     if receives:
-        compat.announce_reads([(Directory, {"path": REMOTE_LOG_DIR})])
-        files.directory(
+        directory(
             name=f"{REMOTE_LOG_DIR}: the fleet's logs, root's and adm's alone",
             path=REMOTE_LOG_DIR,
             user="root",

@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 from pyinfra import host, logger
 from pyinfra.api import FactBase, StringCommand, deploy, operation
-from pyinfra.facts.files import Directory
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from . import access_rules, compat, fleet, fleet_tls, secret_store, services
 from .data_types import HostSettings, Port, described, one_of
 from .database import TLS12_CIPHERS, DatabaseSettings, no_login_shell, random_password
-from .managed_files import CONFIG_DIR, render, staged_statements, validated_file
+from .managed_files import CONFIG_DIR, directory, render, staged_statements, validated_file
 from .packages import ensure_packages
 from .services import InContainer
 from .settings import Problem, settings_for, stored, validated
@@ -382,9 +381,8 @@ def redis() -> None:
     settings = settings_for(host, SessionStoreSettings)
     bind_address = settings_for(host, fleet.FleetSettings).private_ip
     assert bind_address is not None  # SessionStoreSettings.problems() refuses a host without one
-    for directory in (posixpath.dirname(UNIT_DROP_IN), posixpath.dirname(CHECKER)):
-        compat.announce_reads([(Directory, {"path": directory})])
-        files.directory(name=f"{directory} exists", path=directory, mode="755")
+    for folder in (posixpath.dirname(UNIT_DROP_IN), posixpath.dirname(CHECKER)):
+        directory(name=f"{folder} exists", path=folder, mode="755")
     in_container = host.get_fact(InContainer)
     # Before the package: its first start (and the restarts of a failing one) would otherwise
     # run without it, and a container's failed starts use up systemd's start limit.
@@ -445,8 +443,7 @@ def redis() -> None:
     )
     # Before the admin's password file changes: these commands log in with the password Redis has.
     acl_users(name="Redis's live users are those of the ACL file", users=users(), _if=restart.did_not_change)
-    compat.announce_reads([(Directory, {"path": CONFIG_DIR})])
-    files.directory(name=f"{CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")  # its files are root's alone
+    directory(name=f"{CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")  # its files are root's alone
     validated_file(
         name=f"The Redis {ADMIN_USER} user's password, root's alone (secret)",
         dest=ADMIN_PASSWORD_FILE,
@@ -455,8 +452,7 @@ def redis() -> None:
         mode="400",
         secret_pattern=r"(?s)^(.+)$",
     )
-    compat.announce_reads([(Directory, {"path": DATA_DIR})])
-    files.directory(name=f"{DATA_DIR} is private to redis", path=DATA_DIR, user="redis", group="redis", mode="750")
+    directory(name=f"{DATA_DIR} is private to redis", path=DATA_DIR, user="redis", group="redis", mode="750")
     if settings.keeps_data:
         validated_file(
             name=f"{RESTORE_SCRIPT}: a snapshot from the backups, checked, then in place of the data",

@@ -594,6 +594,16 @@ def main_config_with_include(lines: list[str]) -> str | None:
     return text_of([INCLUDE_LINE, *kept])
 
 
+def facts_read_first() -> compat.FactReads:
+    """What ``harden`` reads while it loads."""
+    return [
+        (SshdUnit, {}),
+        (SshdDropIns, {}),
+        (LinuxDistribution, {}),
+        *((FileContents, {"path": path}) for path in (PAM_SSHD, MAIN_CONFIG, MANAGED_DROP_IN)),
+    ]
+
+
 @deploy("SSH")
 def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False, banner: str | None = None) -> None:
     """
@@ -618,13 +628,7 @@ def harden(match_blocks: Sequence[MatchBlock] = (), locks_pending: bool = False,
     """
     settings = settings_for(host, SshSettings)
     admins = admins_of(host)
-    compat.read_facts_at_once(
-        [
-            (SshdUnit, {}),
-            (SshdDropIns, {}),
-            *((FileContents, {"path": path}) for path in (PAM_SSHD, MAIN_CONFIG, MANAGED_DROP_IN)),
-        ]
-    )
+    compat.read_facts_at_once(facts_read_first())
     crypto = crypto_profile(settings)
     unit = host.get_fact(SshdUnit)
     probe_user = settings.probe_user(admins)

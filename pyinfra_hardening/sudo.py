@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pyinfra import host, logger
 from pyinfra.api import FactBase, deploy, operation
-from pyinfra.facts.files import Directory, FileContents
-from pyinfra.operations import files
+from pyinfra.facts.files import FileContents
 
 from . import access_rules, compat
 from .accounts import AccountSettings, sudo_password_problems
 from .data_types import Flag, HostSettings
-from .managed_files import render, text_of, validated_file
+from .managed_files import directory, render, text_of, validated_file
 from .settings import Problem, settings_for, validated
 
 if TYPE_CHECKING:
@@ -88,10 +87,7 @@ def managed_sudoers() -> None:
     """
     settings = settings_for(host, AccountSettings)
     # Who may do what as root is nobody else's business (Debian makes the folder 755).
-    compat.announce_reads([(Directory, {"path": SUDOERS_DIR})])
-    files.directory(
-        name=f"{SUDOERS_DIR} readable by root only", path=SUDOERS_DIR, user="root", group="root", mode="750"
-    )
+    directory(name=f"{SUDOERS_DIR} readable by root only", path=SUDOERS_DIR, user="root", group="root", mode="750")
     validated_file(
         name=f"Sudoers drop-in: members of {settings.admin_group} sudo with their password",
         dest=MANAGED_DROP_IN,
@@ -106,6 +102,11 @@ def connected_user_keeps_sudo(host: Host) -> bool:
     itself, or an admin (whose sudo password pyinfra has)."""
     admins = [entry.name for entry in settings_for(host, AccountSettings).admin_users]
     return compat.connect_user(host) in ("root", *admins)
+
+
+def facts_read_first() -> compat.FactReads:
+    """What ``nopasswd_pending`` and ``lock_sudo`` read while a role loads."""
+    return [(SudoersWithoutPassword, {})]
 
 
 def nopasswd_pending(host: Host) -> bool:

@@ -25,15 +25,14 @@ from pydantic import Field, StringConstraints
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import Directory, File
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from . import compat, fleet, fleet_tls, services
 from .application import ApplicationSettings, config_directory
 from .data_types import Email, FilePath, Flag, HostSettings, Port, described, one_of, whole_number
 from .fleet_tls import Certificate
-from .managed_files import render, validated_file
+from .managed_files import directory, plain_file, render, validated_file
 from .packages import ensure_packages
 from .settings import Problem, settings_for, validated
 
@@ -406,8 +405,7 @@ def public_tls() -> None:
         certificate = acme_front(settings, names)
         tls = (f"{ACME_LIVE}/fullchain.pem", f"{ACME_LIVE}/privkey.pem")
     else:
-        compat.announce_reads([(Directory, {"path": FRONT_DIR})])
-        files.directory(name="A directory for the front's key", path=FRONT_DIR, mode="755")
+        directory(name="A directory for the front's key", path=FRONT_DIR, mode="755")
         certificate = fleet_leaf(
             settings, "The front's certificate from the fleet CA", INTERNAL_KEY, INTERNAL_CERTIFICATE, "root", "444"
         )
@@ -426,8 +424,7 @@ def acme_front(settings: TlsFrontSettings, names: list[str]) -> OperationMeta:
     if bundle:
         folders += [posixpath.dirname(bundle), posixpath.dirname(CERTBOT_DROP_IN)]
     for folder in folders:
-        compat.announce_reads([(Directory, {"path": folder})])
-        files.directory(name=f"{folder} exists", path=folder, mode="755")
+        directory(name=f"{folder} exists", path=folder, mode="755")
     validated_file(
         name="certbot reloads nginx after a renewal, only if nginx -t passes",
         dest=DEPLOY_HOOK,
@@ -449,8 +446,7 @@ def acme_front(settings: TlsFrontSettings, names: list[str]) -> OperationMeta:
             validator=None,
         )
     else:
-        compat.announce_reads([(File, {"path": CERTBOT_DROP_IN})])
-        drop_in = files.file(name="certbot's timer uses the system's CAs", path=CERTBOT_DROP_IN, present=False)
+        drop_in = plain_file(name="certbot's timer uses the system's CAs", path=CERTBOT_DROP_IN, present=False)
     systemd.daemon_reload(name="systemd reads certbot's settings", _if=any_changed(drop_in))
     if host.get_fact(Certificate, path=f"{ACME_LIVE}/fullchain.pem") is None:
         bootstrap = nginx_config(

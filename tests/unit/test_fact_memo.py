@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from pyinfra.api import Config, FactBase, Inventory, State
 from pyinfra.api.host import Host
+from pyinfra.facts.files import Directory, File
 from pyinfra.context import ctx_host, ctx_state
 
 from pyinfra_hardening import compat
-from pyinfra_hardening.managed_files import FileState, ManagedFile
+from pyinfra_hardening.managed_files import FileState, ManagedFile, directory, plain_file
 from pyinfra_hardening.services import UnitState, UnitStatus
 
 
@@ -151,3 +152,20 @@ def test_verbose_runs_print_what_facts_read_together_say_except_secrets(local_ho
     host.get_fact(Runs, label="a", tally=tally)
     printed = capsys.readouterr().err
     assert "two" in printed and "partial" not in printed
+
+
+def test_pyinfras_folder_and_file_operations_read_their_facts_with_the_others(local_host, tmp_path):
+    """managed_files' directory and plain_file: what pyinfra's operations read is announced."""
+    host, state, commands, _ = local_host
+    state.check_for_changes = False  # as with -y: nothing is read while planning
+    folders = [str(tmp_path / name) for name in ("one", "two")]
+    for folder in folders:
+        directory(name=f"{folder} exists", path=folder)
+    plain_file(name="a file exists", path=str(tmp_path / "file"))
+    assert commands == []
+    state.is_executing = True
+    assert host.get_fact(Directory, path=folders[1]) is None
+    assert (
+        host.get_fact(Directory, path=folders[0]) is None and host.get_fact(File, path=str(tmp_path / "file")) is None
+    )
+    assert len(commands) == 1

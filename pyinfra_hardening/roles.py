@@ -62,12 +62,15 @@ BASELINE: list[type[HostSettings]] = [
 ]
 # The baseline's concerns that read facts while they load (each says which).
 FIRST_READERS = (os_hardening, audit_trail, accounts, sudo, ssh, login_alerts, file_integrity)
-# Each role's deploy (a function below) and the group it acts on.
+# The role groups, in the order all_servers applies them (as its deploy files are usually named).
+ROLE_ORDER = (APP_SERVERS, DB_SERVERS, CACHE_SERVERS, BACKUP_SERVERS)
+# Each role's deploy (a function below) and the groups it acts on.
 ROLE_DEPLOYS = {
-    "app_server": APP_SERVERS,
-    "db_server": DB_SERVERS,
-    "cache_server": CACHE_SERVERS,
-    "backup_server": BACKUP_SERVERS,
+    "app_server": {APP_SERVERS},
+    "db_server": {DB_SERVERS},
+    "cache_server": {CACHE_SERVERS},
+    "backup_server": {BACKUP_SERVERS},
+    "all_servers": set(ROLE_ORDER),
 }
 ROLE_SETTINGS: dict[str, list[type[HostSettings]]] = {
     APP_SERVERS: [*BASELINE, application.ApplicationSettings, tls_front.TlsFrontSettings],
@@ -159,7 +162,7 @@ def deployed_groups(operations: Sequence[str]) -> set[str] | None:
     groups: set[str] = set()
     for operation in operations:
         called = ROLE_DEPLOYS.get(operation.removeprefix(f"{__name__}.")) if operation.startswith(__name__) else None
-        found = {called} if called else _roles_called_by(Path(operation))
+        found = called or _roles_called_by(Path(operation))
         if not found:
             return None
         groups |= found
@@ -174,7 +177,7 @@ def _roles_called_by(path: Path) -> set[str]:
     except (OSError, SyntaxError, ValueError):
         return set()
     imported: dict[str, str] = {}
-    called = set()
+    called: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module == __name__:
             imported.update({alias.asname or alias.name: alias.name for alias in node.names})
@@ -188,7 +191,7 @@ def _roles_called_by(path: Path) -> set[str]:
             and not node.value.args
             and not node.value.keywords
         ):
-            called.add(ROLE_DEPLOYS[imported[node.value.func.id]])
+            called |= ROLE_DEPLOYS[imported[node.value.func.id]]
         else:
             return set()
     return called
@@ -251,8 +254,31 @@ def _last_role_in_run(current: str) -> str:
         groups = deployed_groups([operation])
         if groups is None:
             return current
-        ordered += sorted(groups & set(host.groups))
+        ordered += [group for group in ROLE_ORDER if group in groups & set(host.groups)]
     return ordered[-1] if ordered else current
+
+
+def app_before_firewall() -> None:
+    """The app server's own parts that come before the firewall."""
+    application.application_user()
+    config = application.production_config()
+    application.application_service(config=config, certificate=tls_front.application_certificate())
+    tls_front.front_packages(settings_for(host, tls_front.TlsFrontSettings))
+
+
+def app_after_firewall() -> None:
+    """After the firewall: the ACME CA's challenge reaches port 80 only once it is open to nginx."""
+    tls_front.public_tls()
+
+
+def db_parts() -> None:
+    database.mariadb(dump_account=settings_for(host, backups.BackupSettings).backups)
+    once(backups.nightly_backups)
+
+
+def cache_parts() -> None:
+    session_store.redis()
+    once(backups.nightly_backups)
 
 
 @deploy("Application server")
@@ -270,13 +296,9 @@ def app_server() -> None:
     if APP_SERVERS not in host.groups:
         return
     shared_start()
-    application.application_user()
-    config = application.production_config()
-    application.application_service(config=config, certificate=tls_front.application_certificate())
-    tls_front.front_packages(settings_for(host, tls_front.TlsFrontSettings))
+    app_before_firewall()
     shared_firewall()
-    # After the firewall: the ACME CA's challenge reaches port 80 only once it is open to nginx.
-    tls_front.public_tls()
+    app_after_firewall()
     shared_end(APP_SERVERS)
 
 
@@ -292,8 +314,7 @@ def db_server() -> None:
         return
     shared_start()
     shared_firewall()
-    database.mariadb(dump_account=settings_for(host, backups.BackupSettings).backups)
-    once(backups.nightly_backups)
+    db_parts()
     shared_end(DB_SERVERS)
 
 
@@ -310,8 +331,7 @@ def cache_server() -> None:
         return
     shared_start()
     shared_firewall()
-    session_store.redis()
-    once(backups.nightly_backups)
+    cache_parts()
     shared_end(CACHE_SERVERS)
 
 
@@ -328,3 +348,31 @@ def backup_server() -> None:
     shared_firewall()
     backups.backup_receiver()
     shared_end(BACKUP_SERVERS)
+
+
+@deploy("Every server role")
+def all_servers() -> None:
+    """
+    Every role on the hosts of its group, in one deploy: what the four role deploys do when run
+    in one command, each host's parts in the same order. Faster on a fleet: pyinfra runs an
+    operation on every host that has it at once, and here the parts the roles share (the
+    baseline, the firewall, AIDE's record and the sudo lock) are the same operations for every
+    host, where four deploy files run them file after file.
+    """
+    check_roles(run_hosts(host.inventory))
+    groups = [group for group in ROLE_ORDER if group in host.groups]
+    if not groups:
+        return
+    shared_start()
+    if APP_SERVERS in groups:
+        app_before_firewall()
+    shared_firewall()
+    if APP_SERVERS in groups:
+        app_after_firewall()
+    if DB_SERVERS in groups:
+        db_parts()
+    if CACHE_SERVERS in groups:
+        cache_parts()
+    if BACKUP_SERVERS in groups:
+        backups.backup_receiver()
+    shared_end(groups[-1])

@@ -64,6 +64,15 @@ from pyinfra_hardening.roles import {role}_server
 
 {role}_server()
 '''
+ALL_SERVERS = '''"""Every server role, each on the hosts of its group, in one deploy (pyinfra_hardening.roles).
+
+pyinfra inventories/prod.py deploys/all_servers.py
+"""
+
+from pyinfra_hardening.roles import all_servers
+
+all_servers()
+'''
 GITIGNORE = """# The operator's secret store: never committed.
 /.secrets/
 /.venv/
@@ -77,6 +86,7 @@ def project_files() -> dict[str, str]:
     """Each file of a new project, by its path in the project, and its text."""
     files = {"inventories/prod.py": INVENTORY, "config.py": CONFIG, ".gitignore": GITIGNORE}
     files.update({f"deploys/{role}_server.py": DEPLOY.format(role=role) for role in ("app", "db", "cache", "backup")})
+    files["deploys/all_servers.py"] = ALL_SERVERS
     files.update({f"group_data/{group}.py": docs.group_data(group) for group in docs.GROUPS})
     return files
 

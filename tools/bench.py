@@ -3,9 +3,9 @@ runs them, printed as a table and written as JSON (build/bench/results.json) to 
 commits.
 
 Measured: the first apply of each role (as root, on a fresh provider-like machine); no-op
-re-runs as the admin (key + TOTP + sudo), of each role and of all roles in one command, several
-times each; 1 against 8 app servers; remote commands and facts per host; the slowest
-operations. Each round of re-runs starts in a fresh TOTP window, so no run waits for a code
+re-runs as the admin (key + TOTP + sudo), of each role, of all roles in one command and of
+deploys/all_servers.py, several times each; 1 against 8 app servers; remote commands and facts
+per host; the slowest operations. Each round of re-runs starts in a fresh TOTP window, so no run waits for a code
 (the README's flow never does either: each host is logged in to once per run).
 """
 
@@ -40,6 +40,8 @@ ROUNDS, FAN_OUT_ROUNDS = 3, 2
 GROUPS = {"cache": CACHE_SERVERS}
 EXTRA_APP_SERVERS = 7
 CONFIG = ("--config", "tools/bench_config.py")
+ALL_SERVERS = "deploys/all_servers.py"
+RERUN_LABELS = {"all": "all roles in one command", "all_servers": f"all roles, {ALL_SERVERS}"}
 OUT = REPO / "build" / "bench"
 
 
@@ -118,7 +120,7 @@ def main() -> None:
         }
         results["first_apply"] = {role: run["seconds"] for role, run in first.items()}
 
-        reruns: dict[str, list[dict[str, Any]]] = {role: [] for role in [*DEPLOYS, "all"]}
+        reruns: dict[str, list[dict[str, Any]]] = {role: [] for role in [*DEPLOYS, "all", "all_servers"]}
         for round_number in range(ROUNDS):
             next_window()
             for role, deploy in DEPLOYS.items():
@@ -128,6 +130,10 @@ def main() -> None:
             next_window()
             reruns["all"].append(
                 timed(operator, as_admin, list(DEPLOYS.values()), home / f"re-all-{round_number}.json")
+            )
+            next_window()
+            reruns["all_servers"].append(
+                timed(operator, as_admin, [ALL_SERVERS], home / f"re-all-servers-{round_number}.json")
             )
         results["noop_rerun"] = {
             role: {
@@ -202,7 +208,7 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| first apply, {role} role | {seconds:.1f} | | | 1 | |")
     rows = {
         **{
-            f"no-op re-run, {'all roles in one command' if role == 'all' else f'{role} role'}": spread_of
+            f"no-op re-run, {RERUN_LABELS.get(role, f'{role} role')}": spread_of
             for role, spread_of in results["noop_rerun"].items()
         },
         **{f"no-op re-run of the app role, {name}": spread_of for name, spread_of in results["fan_out"].items()},

@@ -96,6 +96,16 @@ def test_each_deploy_changes_nothing_on_a_second_run(deployment, role):
     assert "Connected" in second.output  # as alice: key, then a TOTP code, then sudo with her password
 
 
+def test_all_servers_does_what_the_role_deploys_did(deployment, operator):
+    """deploys/all_servers.py after the four role deploys: the same state, so nothing to change,
+    on every host of every role (a host of two roles, db and cache, included)."""
+    run = operator.pyinfra(deployment.admin_inventory, "deploys/all_servers.py")
+    assert run.returncode == 0 and not run.failed, run.output
+    assert run.changed == {}, f"all_servers changed: {run.changed}\n{run.output}"
+    for machine in deployment.machines.values():
+        assert machine.name in run.output
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_a_role_run_logs_in_to_the_hosts_of_its_role_only(deployment, role):
     """So the README's role runs, one after the other, each log in to a host once, and never

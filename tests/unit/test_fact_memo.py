@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pyinfra.api import Config, FactBase, Inventory, State
 from pyinfra.api.host import Host
-from pyinfra.facts.files import Directory, File
 from pyinfra.context import ctx_host, ctx_state
+from pyinfra.facts.files import Directory, File
 
 from pyinfra_hardening import compat
 from pyinfra_hardening.managed_files import FileState, ManagedFile, directory, plain_file

@@ -94,15 +94,22 @@ def test_init_writes_a_project_and_never_overwrites_one(tmp_path):
 
 def test_a_run_of_role_deploys_is_narrowed_to_their_groups(tmp_path):
     from pyinfra_hardening.roles import deployed_groups
-    from pyinfra_hardening.scaffold import DEPLOY
+    from pyinfra_hardening.scaffold import ALL_SERVERS, DEPLOY
 
     for role in ("app", "db"):
         (tmp_path / f"{role}_server.py").write_text(DEPLOY.format(role=role))
+    (tmp_path / "all_servers.py").write_text(ALL_SERVERS)
     (tmp_path / "own.py").write_text("from pyinfra_hardening.roles import app_server\n\napp_server()\nprint('mine')\n")
     assert deployed_groups([str(tmp_path / "app_server.py")]) == {"app_servers"}
     assert deployed_groups([str(tmp_path / "app_server.py"), "pyinfra_hardening.roles.db_server"]) == {
         "app_servers",
         "db_servers",
+    }
+    assert deployed_groups([str(tmp_path / "all_servers.py")]) == {
+        "app_servers",
+        "db_servers",
+        "cache_servers",
+        "backup_servers",
     }
     # Anything else in the run: every host of the inventory, as pyinfra would.
     assert deployed_groups([str(tmp_path / "own.py")]) is None

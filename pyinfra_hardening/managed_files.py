@@ -29,12 +29,12 @@ from pyinfra.operations.util.files import generate_color_diff
 
 from . import compat
 
-# The project's own files on a host: the directory is root's, its secrets root's alone.
 # pyinfra's own folder and file operations, with the fact each reads when it runs announced
 # (compat.announces_reads): a run reads them with the others' facts, not one round trip each.
 directory = compat.announces_reads(lambda **arguments: [(Directory, {"path": arguments["path"]})])(files.directory)
 plain_file = compat.announces_reads(lambda **arguments: [(File, {"path": arguments["path"]})])(files.file)
 
+# The project's own files on a host: the directory is root's, its secrets root's alone.
 CONFIG_DIR = "/etc/pyinfra-hardening"
 # Where uploads wait for sudo to move them, whatever TEMP_DIR a project set: pyinfra's default
 # (the TMPDIR a sudo session sees) is root's alone under libpam-tmpdir, and the login user's

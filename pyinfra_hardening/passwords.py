@@ -38,7 +38,6 @@ PASSWORD_PROFILE = "pyinfra-hardening-passwords"
 FAILLOCK_PROFILE = "pyinfra-hardening-faillock"
 PREAUTH_PROFILE = "pyinfra-hardening-faillock-preauth"
 UNIX_PROFILE = "pyinfra-hardening-unix"
-PROFILES = (PASSWORD_PROFILE, FAILLOCK_PROFILE, PREAUTH_PROFILE, UNIX_PROFILE)
 # The packages' profiles this project's replace.
 REPLACED_PROFILES = ["pwquality", "cracklib", "unix"]
 COMMON_FILES = (
